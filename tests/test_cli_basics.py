@@ -1,0 +1,27 @@
+"""The console command exists, reports its version and has help with examples."""
+
+import subprocess
+import sys
+
+from hnet_cli import __version__
+from hnet_cli.cli import main
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"hnet {__version__}"
+
+
+def test_help_has_examples(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Examples" in out and "hnet train --domain dna" in out
+
+
+def test_module_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "hnet_cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("hnet ")
+
+
+def test_unknown_command_fails(capsys):
+    assert main(["no-such-command"]) != 0

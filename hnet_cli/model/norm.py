@@ -1,0 +1,18 @@
+"""RMSNorm as a module (the computation is `ops.rms_norm`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hnet_cli import ops
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float = 1e-5, device=None, dtype=None):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.rms_norm(x, self.weight, self.eps)

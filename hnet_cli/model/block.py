@@ -16,11 +16,14 @@ from hnet_cli.model.config import HNetConfig, LayerSpec
 from hnet_cli.model.mamba2 import Mamba2
 from hnet_cli.model.mlp import SwiGLU
 from hnet_cli.model.norm import RMSNorm
+from hnet_cli.model.precision import at_least_fp32
 from hnet_cli.model.sequence import SeqInfo
 
 
 def _add_residual(x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
-    return x.float() if residual is None else residual + x.float()
+    """The residual stream is at least fp32 (fp64 models stay fp64)."""
+    x = at_least_fp32(x)
+    return x if residual is None else residual + x
 
 
 class Block(nn.Module):

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hnet_cli import ops
+from hnet_cli.model.precision import at_least_fp32
 from hnet_cli.model.sequence import SeqInfo, positions_from_seq_idx
 
 P_CLAMP = 1e-4
@@ -81,7 +82,7 @@ class RoutingModule(nn.Module):
     def forward(self, h: torch.Tensor, info: SeqInfo, cache: RoutingCache | None = None) -> RoutingOutput:
         q = F.normalize(self.q_proj_layer(h[:, :-1]), dim=-1)
         k = F.normalize(self.k_proj_layer(h[:, 1:]), dim=-1)
-        cos_sim = (q * k).sum(-1).float()
+        cos_sim = at_least_fp32((q * k).sum(-1))
         p = torch.clamp((1 - cos_sim) / 2, min=0.0, max=1.0)
         p = F.pad(p, (1, 0), value=1.0)  # p_0 = 1
         if info.seq_idx is not None:
@@ -102,7 +103,7 @@ class RoutingModule(nn.Module):
         """h (b, d): the new position of every row."""
         q = F.normalize(self.q_proj_layer(cache.last_hidden.to(h.dtype)), dim=-1)
         k = F.normalize(self.k_proj_layer(h), dim=-1)
-        p = torch.clamp((1 - (q * k).sum(-1).float()) / 2, min=0.0, max=1.0)
+        p = torch.clamp((1 - at_least_fp32((q * k).sum(-1))) / 2, min=0.0, max=1.0)
         p = torch.where(cache.has_seen, p, torch.ones_like(p))
         cache.last_hidden.copy_(h)
         cache.has_seen.fill_(True)

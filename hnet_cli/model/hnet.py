@@ -98,14 +98,14 @@ class HNet(nn.Module):
             x = self.main_network(x, info, None if cache is None else cache.main)
             return x[..., :d_outer], []
         h = self.encoder(x, info, None if cache is None else cache.encoder)
-        residual = self.residual_proj(h.to(torch.float32))
+        residual = self.residual_proj(h.to(self.residual_proj.weight.dtype))
         route: RoutingOutput = self.routing_module(h, info, None if cache is None else cache.routing)
         h_chunks, info_next, order = chunk(h, route.boundary_mask, info)
         z_hat, inner = self.main_network(h_chunks, info_next, None if cache is None else cache.main)
         z = dechunk(z_hat, route.boundary_mask, route.boundary_prob, order, info_next,
                     None if cache is None else cache.dechunk)
         # out_t = upsampled_t * STE(c_t) + residual_proj(h_t)
-        x = z.to(torch.float32) * ste(route.selected_prob)[..., None] + residual
+        x = z.to(residual.dtype) * ste(route.selected_prob.to(residual.dtype))[..., None] + residual
         x = self.decoder(x.to(h.dtype), info, None if cache is None else cache.decoder)
         stage_out = StageOutput(route.boundary_prob, route.boundary_mask, route.selected_prob, info.mask)
         return x[..., :d_outer], [stage_out, *inner]
@@ -118,7 +118,7 @@ class HNet(nn.Module):
             encoder=self.encoder.new_cache(batch, device, dtype),
             routing=self.routing_module.new_cache(batch, device, dtype),
             main=self.main_network.new_cache(batch, device, dtype),
-            dechunk=DechunkCache(torch.zeros(batch, self.d_model, device=device, dtype=torch.float32)),
+            dechunk=DechunkCache(torch.zeros(batch, self.d_model, device=device, dtype=torch.promote_types(dtype, torch.float32))),
             decoder=self.decoder.new_cache(batch, device, dtype),
         )
 
@@ -133,7 +133,7 @@ class HNet(nn.Module):
         if self.is_innermost:
             return self.main_network.step(x, cache.main, rows)[..., :d_outer], []
         h = self.encoder.step(x, cache.encoder, rows)
-        residual = self.residual_proj(h.to(torch.float32))
+        residual = self.residual_proj(h.to(self.residual_proj.weight.dtype))
         route = self._routing_step(h, cache, rows)
         boundary_rows = route.boundary_mask.nonzero(as_tuple=True)[0]
         inner_rows = boundary_rows if rows is None else rows[boundary_rows]
@@ -143,7 +143,7 @@ class HNet(nn.Module):
         else:
             z_hat = h.new_zeros(0, self.d_model)
         z = self._dechunk_step(z_hat, route, cache, rows)
-        x = z.to(torch.float32) * ste(route.selected_prob)[..., None] + residual
+        x = z.to(residual.dtype) * ste(route.selected_prob.to(residual.dtype))[..., None] + residual
         x = self.decoder.step(x.to(h.dtype), cache.decoder, rows)
         stage_out = StageOutput(
             route.boundary_prob, route.boundary_mask, route.selected_prob,
@@ -239,7 +239,7 @@ class HNetLM(nn.Module):
 
     def new_cache(self, batch: int, device=None, dtype=None) -> HNetCache:
         p = self.embeddings.weight
-        return self.backbone.new_cache(batch, device or p.device, dtype or torch.float32)
+        return self.backbone.new_cache(batch, device or p.device, dtype or torch.promote_types(p.dtype, torch.float32))
 
     @torch.no_grad()
     def step(self, input_ids: torch.Tensor, cache: HNetCache) -> HNetOutput:

@@ -18,6 +18,7 @@ from torch import nn
 
 from hnet_cli import ops
 from hnet_cli.model.config import SSMConfig
+from hnet_cli.model.precision import at_least_fp32
 from hnet_cli.model.sequence import SeqInfo
 
 
@@ -71,7 +72,7 @@ class Mamba2(nn.Module):
         return torch.split(zxbcdt, [self.d_inner, self.conv_dim, self.nheads], dim=-1)
 
     def _dt(self, dt_raw):
-        return F.softplus(dt_raw.float() + self.dt_bias.float())
+        return F.softplus(at_least_fp32(dt_raw) + at_least_fp32(self.dt_bias))
 
     def forward(self, u: torch.Tensor, info: SeqInfo, cache: Mamba2Cache | None = None) -> torch.Tensor:
         """u (b, l, d_model) -> (b, l, d_model). With `cache`, fill it for continuing each row."""
@@ -84,7 +85,7 @@ class Mamba2(nn.Module):
         if not info.all_valid:
             # Padding must not move the state: dt = 0 means decay 1 and no input.
             dt = dt * info.mask[..., None]
-        A = -torch.exp(self.A_log.float())
+        A = -torch.exp(at_least_fp32(self.A_log))
         out = ops.ssd_scan(
             x.reshape(b, l, self.nheads, self.headdim), dt, A,
             B.reshape(b, l, 1, self.d_state), C.reshape(b, l, 1, self.d_state),
@@ -104,7 +105,7 @@ class Mamba2(nn.Module):
     def new_cache(self, batch: int, device=None, dtype=torch.float32) -> Mamba2Cache:
         return Mamba2Cache(
             conv_state=torch.zeros(batch, self.conv_dim, self.d_conv - 1, device=device, dtype=dtype),
-            ssm_state=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32),
+            ssm_state=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.promote_types(dtype, torch.float32)),
         )
 
     def step(self, u: torch.Tensor, cache: Mamba2Cache, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -116,7 +117,7 @@ class Mamba2(nn.Module):
         xBC = ops.causal_conv1d_step(conv_state, xBC, conv_w, self.conv1d.bias, activation="silu")
         x, B, C = torch.split(xBC, [self.d_inner, self.d_state, self.d_state], dim=-1)
         dt = self._dt(dt_raw)
-        A = -torch.exp(self.A_log.float())
+        A = -torch.exp(at_least_fp32(self.A_log))
         n = u.shape[0]
         y = ops.ssd_step(
             ssm_state, x.reshape(n, self.nheads, self.headdim), dt, A,

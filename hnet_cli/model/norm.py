@@ -15,4 +15,5 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(d, device=device, dtype=dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ops.rms_norm(x, self.weight, self.eps)
+        # Normalised in fp32; handed on in the layer's dtype (bf16 models get bf16).
+        return ops.rms_norm(x, self.weight, self.eps).to(self.weight.dtype)

@@ -1,0 +1,78 @@
+"""Which domains exist: the plugins registered in the entry-point group "hnet.domains".
+
+A package adds a domain by declaring, in its pyproject.toml,
+
+    [project.entry-points."hnet.domains"]
+    protein = "my_package.protein:domain"
+
+where `domain` is an instance of a `hnet_cli.data.domain.Domain` subclass.
+The bundled dna, code, text and chinese domains are registered the same way.
+A plugin that fails to import, or that is not a Domain, does not take the
+others down: it is left out of `available_domains()` and reported by
+`plugin_errors()`; asking for it by name raises ConfigError with the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import entry_points
+
+from hnet_cli.data.domain import Domain
+from hnet_cli.errors import ConfigError
+
+GROUP = "hnet.domains"
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> tuple[dict[str, Domain], dict[str, str]]:
+    domains: dict[str, Domain] = {}
+    errors: dict[str, str] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        try:
+            domain = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not break the others
+            errors[ep.name] = f"{ep.value} failed to load: {type(exc).__name__}: {exc}"
+            continue
+        if not isinstance(domain, Domain):
+            errors[ep.name] = f"{ep.value} is a {type(domain).__name__}, not a hnet_cli.data.domain.Domain"
+            continue
+        if not domain.name:
+            errors[ep.name] = f"{ep.value} has no name"
+            continue
+        if domain.name in domains:
+            errors[ep.name] = f"{ep.value}: the name {domain.name!r} is already taken by another plugin"
+            continue
+        domains[domain.name] = domain
+    return domains, errors
+
+
+def refresh() -> None:
+    """Forget the loaded plugins (after installing one in a running process)."""
+    _load.cache_clear()
+
+
+def available_domains() -> dict[str, Domain]:
+    """Name -> Domain for every plugin that loaded, sorted by name."""
+    return dict(_load()[0])
+
+
+def plugin_errors() -> dict[str, str]:
+    """Entry-point name -> why that plugin is not available."""
+    return dict(_load()[1])
+
+
+def get_domain(name: str) -> Domain:
+    """The domain called `name` or with `name` among its aliases; ConfigError if none."""
+    domains, errors = _load()
+    key = name.strip().lower()
+    if key in domains:
+        return domains[key]
+    for domain in domains.values():
+        if key in (alias.lower() for alias in domain.aliases):
+            return domain
+    if key in errors:
+        raise ConfigError(f"domain {name!r} is not usable: {errors[key]}")
+    listing = ", ".join(
+        d.name + (f" ({', '.join(d.aliases)})" if d.aliases else "") for d in domains.values()
+    )
+    raise ConfigError(f"unknown domain {name!r}; available: {listing or 'none'}")

@@ -117,6 +117,7 @@ def load(path: str | Path, config=None, device="cpu", dtype=None) -> HNetLM:
         weights = path
     model = HNetLM(cfg, device="meta")
     model = model.to_empty(device=device)
+    model.tie_weights()
     if weights.suffix == ".safetensors":
         state = _read_safetensors(weights)
     else:

@@ -193,7 +193,11 @@ class HNetLM(nn.Module):
         self.embeddings = nn.Embedding(config.vocab_size, d, device=device, dtype=dtype)
         self.backbone = HNet(config, stage=0, device=device, dtype=dtype)
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False, device=device, dtype=dtype)
-        if config.tie_embeddings:
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Share lm_head and embedding weights when the config asks for it (again after `to_empty`)."""
+        if self.config.tie_embeddings:
             self.lm_head.weight = self.embeddings.weight
 
     @property

@@ -1,0 +1,134 @@
+"""The dna domain: FASTA and FASTQ, plain or gzip/bgzip/xz, many records per file.
+
+Each record becomes one or more Documents of bases, with
+meta = {"record": id, "offset": 0-based coordinate of data[0], "continues": bool}
+so that tools can write BED. A record is split (never shortened inside a
+Document) at runs of at least `n_split` N bases, and into pieces of at most
+`max_length` bases; the pipeline separates Documents, so records are never
+joined here. FASTQ gives the sequence only (the quality string is checked
+for length, then dropped).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+from typing import Iterator
+
+from hnet_cli.data.documents import Document
+from hnet_cli.data.domain import Domain, DomainOption
+from hnet_cli.data.readers.fasta import SequenceDocuments, iter_fasta, iter_fastq
+from hnet_cli.data.readers.sources import STDIN, open_input, read_errors, sniff, strip_compression_suffix
+from hnet_cli.data.readers.stats import ReadStats
+from hnet_cli.errors import InputError
+
+from hnet_domains.targets import COMPRESSION_TARGETS, MEASURED
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".ffn", ".frn", ".fas", ".seq")
+FASTQ_SUFFIXES = (".fq", ".fastq")
+
+# Complement of every IUPAC code (ambiguity codes map to their complements), both cases.
+_COMPLEMENT = bytes.maketrans(
+    b"ACGTURYSWKMBDHVNacgturyswkmbdhvn",
+    b"TGCAAYRSWMKVHDBNtgcaayrswmkvhdbn",
+)
+
+
+def reverse_complement(bases: bytes) -> bytes:
+    return bases.translate(_COMPLEMENT)[::-1]
+
+
+class DnaDomain(Domain):
+    name = "dna"
+    aliases = ("genome", "fasta")
+    summary = "DNA sequences from FASTA/FASTQ (gzip/bgzip/xz); bits per base; BED-ready coordinates"
+    unit = "base"
+    default_recipe = "dna-tiny"
+    compression_targets = COMPRESSION_TARGETS["dna"]
+    targets_measured = MEASURED
+    default_data = "Enterobacteria phage lambda genome, NC_001416.1 (48,502 bases)"
+    options = {
+        "format": DomainOption(str, "auto", "input format; auto recognises FASTA ('>') and FASTQ ('@')",
+                               choices=("auto", "fasta", "fastq")),
+        "softmask": DomainOption(str, "fold", "soft-masked (lowercase) bases: fold to uppercase or keep",
+                                 choices=("fold", "keep")),
+        "n_split": DomainOption(int, 100, "split a record at runs of at least this many N (the run is "
+                                "left out; coordinates stay exact); 0 keeps all N", minimum=0),
+        "max_length": DomainOption(int, 1 << 20, "longest Document in bases; longer stretches continue "
+                                   "in the next Document", minimum=1),
+        "min_length": DomainOption(int, 1, "skip Documents shorter than this many bases (counted)", minimum=1),
+        "rc_prob": DomainOption(float, 0.0, "training: probability of reverse-complementing a Document",
+                                minimum=0.0, maximum=1.0),
+    }
+
+    def default_paths(self) -> list[pathlib.Path]:
+        return [DATA / "lambda_phage.fa.gz"]
+
+    def accepts_file(self, name: str) -> bool:
+        return strip_compression_suffix(name).lower().endswith(FASTA_SUFFIXES + FASTQ_SUFFIXES)
+
+    def count_units(self, data: bytes) -> int:
+        return len(data)  # one byte per base
+
+    def augment(self, doc: Document, rng: random.Random, **options) -> Document:
+        rc_prob = self.resolve_options(options)["rc_prob"]
+        if rc_prob <= 0.0 or rng.random() >= rc_prob:
+            return doc
+        meta = dict(doc.meta, strand="-")
+        return Document(reverse_complement(doc.data), doc.source, doc.name, meta)
+
+    def check_input(self, path) -> None:
+        super().check_input(path)
+        path = os.fspath(path)
+        if path == STDIN or os.path.isdir(path):
+            return
+        head = sniff(path, 4096).lstrip()
+        if head and head[:1] not in (b">", b"@"):
+            raise InputError(path, "not FASTA/FASTQ: the first line does not start with '>' or '@'", line=1)
+
+    def read_file(self, path: str, stats: ReadStats, options: dict) -> Iterator[Document]:
+        stats.files += 1
+        with open_input(path) as stream:
+            with read_errors(path):
+                head = stream.peek(1)[:1] if hasattr(stream, "peek") else b""
+            fmt = options["format"]
+            if fmt == "auto":
+                name = strip_compression_suffix(path).lower()
+                if head == b"@" or (not head and name.endswith(FASTQ_SUFFIXES)):
+                    fmt = "fastq"
+                else:
+                    fmt = "fasta"
+            if not head:
+                stats.skip("empty file", path)
+                return
+            parse = iter_fastq if fmt == "fastq" else iter_fasta
+            builder: SequenceDocuments | None = None
+            current = 0
+            with read_errors(path):
+                for record, header, bases in parse(stream, path):
+                    if record != current:
+                        if builder is not None:
+                            yield from builder.finish()
+                        builder = self._builder(path, header, stats, options)
+                        current = record
+                    yield from builder.add(bases)
+                if builder is not None:
+                    yield from builder.finish()
+
+    @staticmethod
+    def _builder(path: str, header: str, stats: ReadStats, options: dict) -> SequenceDocuments:
+        return SequenceDocuments(
+            path,
+            header,
+            stats,
+            fold_case=options["softmask"] == "fold",
+            n_split=options["n_split"],
+            max_length=options["max_length"],
+            min_length=options["min_length"],
+        )
+
+
+domain = DnaDomain()

@@ -25,12 +25,12 @@ from hnet_domains.text import DATA, TextDomain, text_options
 class ChineseDomain(TextDomain):
     name = "chinese"
     aliases = ("zh", "zh-cn", "cjk")
-    summary = "Chinese text (.txt/.jsonl/.parquet); GB18030/GBK detected or declared; full-width punctuation kept"
+    summary = "Chinese text; GB18030/GBK detected"
     unit = "char"
     default_recipe = "zh-tiny"
     compression_targets = COMPRESSION_TARGETS["chinese"]
     targets_measured = MEASURED
-    default_data = "408 classical poems: Three Hundred Tang Poems and 100 Song poems, public domain"
+    default_data = "408 Tang and Song poems (110 KB)"
     options = text_options(
         "auto",
         "source encoding: auto (UTF-8 or GB18030/GBK, detected per file), or declare one: "

@@ -51,12 +51,12 @@ class _Dedup:
 class CodeDomain(Domain):
     name = "code"
     aliases = ("source", "src")
-    summary = "source trees: .gitignore honoured, include/exclude/language filters, binaries and duplicates skipped"
+    summary = "source trees, .gitignore honoured"
     unit = "char"
     default_recipe = "code-tiny"
     compression_targets = COMPRESSION_TARGETS["code"]
     targets_measured = MEASURED
-    default_data = "the installed Python standard library's sources (not bundled)"
+    default_data = "installed Python stdlib (not bundled)"
     options = {
         "gitignore": DomainOption(bool, True, "honour .gitignore files (nested ones too)"),
         "include": DomainOption(list, (), "keep only files matching these globs (gitignore syntax, e.g. 'src/**')"),

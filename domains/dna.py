@@ -44,12 +44,12 @@ def reverse_complement(bases: bytes) -> bytes:
 class DnaDomain(Domain):
     name = "dna"
     aliases = ("genome", "fasta")
-    summary = "DNA sequences from FASTA/FASTQ (gzip/bgzip/xz); bits per base; BED-ready coordinates"
+    summary = "FASTA/FASTQ genomes and reads; coordinates kept"
     unit = "base"
     default_recipe = "dna-tiny"
     compression_targets = COMPRESSION_TARGETS["dna"]
     targets_measured = MEASURED
-    default_data = "Enterobacteria phage lambda genome, NC_001416.1 (48,502 bases)"
+    default_data = "phage lambda genome (48.5 kb)"
     options = {
         "format": DomainOption(str, "auto", "input format; auto recognises FASTA ('>') and FASTQ ('@')",
                                choices=("auto", "fasta", "fastq")),

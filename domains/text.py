@@ -63,12 +63,12 @@ def text_options(encoding_default: str, encoding_help: str, normalizations=NORMA
 class TextDomain(Domain):
     name = "text"
     aliases = ("txt", "en", "multilingual")
-    summary = "general multilingual text from .txt/.jsonl/.parquet (gzip/xz); explicit invalid-UTF-8 policy"
+    summary = "any-language text: .txt, .jsonl, .parquet"
     unit = "char"
     default_recipe = "text-tiny"
     compression_targets = COMPRESSION_TARGETS["text"]
     targets_measured = MEASURED
-    default_data = "Jane Austen, Persuasion (1818), public domain (467 KB)"
+    default_data = "Austen, Persuasion (467 KB)"
     options = text_options("utf-8", "source encoding (any Python codec name); the model sees UTF-8")
 
     def default_paths(self) -> list[pathlib.Path]:

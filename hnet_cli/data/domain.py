@@ -258,3 +258,26 @@ class Domain:
             "default_paths": [str(p) for p in self.default_paths()],
             "options": {key: option.describe() for key, option in self.options.items()},
         }
+
+
+def scan(domain: Domain, paths: Sequence[str | os.PathLike] = (), options: Mapping[str, Any] | None = None,
+         reporter=None) -> tuple[ReadStats, int]:
+    """Read inputs to the end without keeping them: (ReadStats, number of units).
+
+    What `hnet domains NAME --check FILES` reports: a dry run of what training
+    would read. `reporter` (hnet_cli.progress) gets one advance per Document.
+    """
+    units = 0
+    stream = domain.read(paths, **dict(options or {}))
+    if reporter is not None:
+        reporter.start(f"reading {domain.name} input", unit="docs")
+    try:
+        for doc in stream:
+            units += domain.count_units(doc.data)
+            if reporter is not None:
+                reporter.advance(1, bytes=stream.stats.bytes)
+    finally:
+        stream.close()
+        if reporter is not None:
+            reporter.finish()
+    return stream.stats, units

@@ -106,25 +106,29 @@ def expand_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list
 def walk_files(
     root: str, stats: ReadStats, accept: Callable[[str], bool] | None = None, what: str = "file type"
 ) -> Iterator[str]:
-    """Every file under `root` in a fixed (sorted) order.
+    """Every file under `root`, in the sorted order of their paths relative to it.
 
     Hidden files and directories (".git", ".DS_Store") are left out, and so
     are files `accept(name)` rejects; both are counted in `stats.excluded`.
     Symlinked directories are not followed (no loops).
     """
-    for dirpath, dirnames, filenames in os.walk(root):
-        hidden = [d for d in dirnames if d.startswith(".")]
-        for d in hidden:
-            stats.exclude("hidden", os.path.join(dirpath, d))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            if name.startswith("."):
-                stats.exclude("hidden", path)
-            elif accept is not None and not accept(name):
-                stats.exclude(what, path)
-            else:
-                yield path
+    try:
+        entries = list(os.scandir(root))
+    except OSError as exc:
+        stats.skip("unreadable directory", f"{root} ({exc.strerror})")
+        return
+    subdirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+    # A directory sorts as "name/", which keeps the whole walk in relative-path order.
+    for name in sorted((e.name for e in entries), key=lambda n: n + "/" if n in subdirs else n):
+        path = os.path.join(root, name)
+        if name.startswith("."):
+            stats.exclude("hidden", path)
+        elif name in subdirs:
+            yield from walk_files(path, stats, accept, what)
+        elif accept is not None and not accept(name):
+            stats.exclude(what, path)
+        elif os.path.isfile(path):
+            yield path
 
 
 def strip_compression_suffix(name: str) -> str:

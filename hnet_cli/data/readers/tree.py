@@ -95,18 +95,23 @@ def _matches_suffix(name: str, suffixes: tuple[str, ...]) -> bool:
 
 
 class _GitIgnores:
-    """The .gitignore files met on the way down, applied like git: the deepest match decides."""
+    """The .gitignore files of the directories above a path, applied like git: the deepest match decides."""
 
     def __init__(self):
         self._specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []  # (directory relative to root, spec)
 
-    def enter(self, root: str, rel_dir: str) -> None:
-        # Drop the specs of directories we have left (os.walk is depth-first).
-        self._specs = [(d, s) for d, s in self._specs if d == "" or rel_dir == d or rel_dir.startswith(d + "/")]
+    def push(self, root: str, rel_dir: str) -> bool:
+        """Entering a directory: add its .gitignore, if any (True if one was added)."""
         path = os.path.join(root, rel_dir, ".gitignore")
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                self._specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(handle.read().splitlines())))
+        if not os.path.isfile(path):
+            return False
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            self._specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(handle.read().splitlines())))
+        return True
+
+    def pop(self) -> None:
+        """Leaving the directory whose .gitignore was pushed last."""
+        self._specs.pop()
 
     def ignored(self, rel_path: str, is_dir: bool) -> bool:
         verdict = False
@@ -127,32 +132,47 @@ def walk_tree(
     exclude: Sequence[str] = (),
     languages: Sequence[str] = (),
 ) -> Iterator[tuple[str, str]]:
-    """(path, path relative to root, with '/') for each kept file under `root`, sorted."""
-    include_spec = pathspec.PathSpec.from_lines("gitwildmatch", include) if include else None
-    exclude_spec = pathspec.PathSpec.from_lines("gitwildmatch", exclude) if exclude else None
+    """(path, path relative to root, with '/') for each kept file under `root`.
+
+    Files come in the sorted order of their relative paths, so a run over the
+    same tree always sees the same sequence. Symlinked directories are not
+    followed (no loops).
+    """
+    # GitIgnoreSpec gives include/exclude patterns the .gitignore syntax users know.
+    include_spec = pathspec.GitIgnoreSpec.from_lines(include) if include else None
+    exclude_spec = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
     suffixes = suffixes_for(languages) if languages else ()
     ignores = _GitIgnores()
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir
-        if gitignore:
-            ignores.enter(root, rel_dir)
-        kept_dirs = []
-        for d in sorted(dirnames):
-            rel = f"{rel_dir}/{d}" if rel_dir else d
-            if d in ALWAYS_SKIPPED_DIRS:
-                stats.exclude("VCS or bytecode directory", os.path.join(dirpath, d))
-            elif gitignore and ignores.ignored(rel, is_dir=True):
-                stats.exclude(".gitignore", os.path.join(dirpath, d))
-            elif exclude_spec is not None and exclude_spec.match_file(rel + "/"):
-                stats.exclude("exclude pattern", os.path.join(dirpath, d))
-            else:
-                kept_dirs.append(d)
-        dirnames[:] = kept_dirs
-        for name in sorted(filenames):
+
+    def visit(directory: str, rel_dir: str) -> Iterator[tuple[str, str]]:
+        pushed = gitignore and ignores.push(root, rel_dir)
+        try:
+            yield from visit_entries(directory, rel_dir)
+        finally:
+            if pushed:
+                ignores.pop()
+
+    def visit_entries(directory: str, rel_dir: str) -> Iterator[tuple[str, str]]:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            stats.skip("unreadable directory", f"{directory} ({exc.strerror})")
+            return
+        # A directory sorts as "name/": the walk then yields files in sorted relative-path order.
+        subdirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+        for name in sorted((e.name for e in entries), key=lambda n: n + "/" if n in subdirs else n):
+            path = os.path.join(directory, name)
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            path = os.path.join(dirpath, name)
-            if gitignore and ignores.ignored(rel, is_dir=False):
+            if name in subdirs:
+                if name in ALWAYS_SKIPPED_DIRS:
+                    stats.exclude("VCS or bytecode directory", path)
+                elif gitignore and ignores.ignored(rel, is_dir=True):
+                    stats.exclude(".gitignore", path)
+                elif exclude_spec is not None and exclude_spec.match_file(rel + "/"):
+                    stats.exclude("exclude pattern", path)
+                else:
+                    yield from visit(path, rel)
+            elif gitignore and ignores.ignored(rel, is_dir=False):
                 stats.exclude(".gitignore", path)
             elif exclude_spec is not None and exclude_spec.match_file(rel):
                 stats.exclude("exclude pattern", path)
@@ -164,3 +184,5 @@ def walk_tree(
                 stats.exclude("not a regular file", path)
             else:
                 yield path, rel
+
+    yield from visit(root, "")

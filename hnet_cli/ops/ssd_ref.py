@@ -21,6 +21,9 @@ import torch
 import torch.nn.functional as F
 
 
+REF_MAX_CHUNK = 64
+
+
 def _expand_groups(t: torch.Tensor, nheads: int) -> torch.Tensor:
     """(b, l, g, n) -> (b, l, h, n): head h reads group h // (h / g)."""
     g = t.shape[2]
@@ -63,10 +66,12 @@ def ssd_scan_ref(
         dt_ = dt_ + dt_bias.to(cdtype)
     if dt_softplus:
         dt_ = F.softplus(dt_)
-    B_ = _expand_groups(B.to(cdtype), h)
-    C_ = _expand_groups(C.to(cdtype), h)
+    B_ = B.to(cdtype)
+    C_ = C.to(cdtype)
 
-    Q = max(1, min(chunk_size, l))
+    # The result does not depend on the chunk size; past ~64 the quadratic intra-chunk
+    # work dominates on CPUs, so the reference caps it there.
+    Q = max(1, min(chunk_size, REF_MAX_CHUNK, l))
     nchunks = (l + Q - 1) // Q
     pad = nchunks * Q - l
     if seq_idx is None:
@@ -81,49 +86,64 @@ def ssd_scan_ref(
         C_ = F.pad(C_, (0, 0, 0, 0, 0, pad))
         seq = torch.cat([seq, seq[:, -1:].expand(b, pad)], dim=1)
 
-    # Chunked views: (b, c, Q, ...)
-    xc = x_.view(b, nchunks, Q, h, p)
-    dtc = dt_.view(b, nchunks, Q, h)
-    Bc = B_.view(b, nchunks, Q, h, n)
-    Cc = C_.view(b, nchunks, Q, h, n)
+    # Chunked views, heads before time so the contractions are batched matmuls:
+    # x (b, c, h, Q, p), dt and a (b, c, h, Q), B and C (b, c, g, Q, n), seq (b, c, Q)
+    g = B.shape[2]
+    xc = x_.view(b, nchunks, Q, h, p).permute(0, 1, 3, 2, 4)
+    dtc = dt_.view(b, nchunks, Q, h).permute(0, 1, 3, 2)
+    Bc = B_.view(b, nchunks, Q, g, n).permute(0, 1, 3, 2, 4)
+    Cc = C_.view(b, nchunks, Q, g, n).permute(0, 1, 3, 2, 4)
     sc = seq.view(b, nchunks, Q)
+    heads_per_group = h // g
 
-    a = dtc * A_  # (b, c, Q, h)  log-decay of each step
-    a_cum = torch.cumsum(a, dim=2)  # sum_{r <= t} a_r within the chunk
+    def per_head(t):  # (b, c, g, ...) -> (b, c, h, ...) without copying when g == 1
+        if g == 1:
+            return t
+        return t.repeat_interleave(heads_per_group, dim=2)
+
+    a_cum = torch.cumsum(dtc * A_[:, None], dim=-1)  # (b, c, h, Q): sum_{r <= t} dt_r A
 
     # Intra-chunk decay L[t, s] = exp(a_cum_t - a_cum_s) for s <= t in the same document.
+    # (For s > t the difference is >= 0 and could overflow; it is clamped, then masked.)
     same_doc = sc[:, :, :, None] == sc[:, :, None, :]  # (b, c, t, s)
     causal = torch.ones(Q, Q, dtype=torch.bool, device=x.device).tril()
-    keep = (same_doc & causal)[..., None]  # (b, c, t, s, 1)
-    seg = a_cum[:, :, :, None, :] - a_cum[:, :, None, :, :]  # (b, c, t, s, h)
-    decay = torch.exp(torch.where(keep, seg, torch.full_like(seg, float("-inf"))))
+    keep = (same_doc & causal)[:, :, None].to(cdtype)  # (b, c, 1, t, s)
+    seg = (a_cum[..., :, None] - a_cum[..., None, :]).clamp(max=0.0)
+    decay = torch.exp(seg) * keep  # (b, c, h, t, s)
 
-    xdt = xc * dtc[..., None]  # dt_s x_s
-    scores = torch.einsum("bcthn,bcshn->bctsh", Cc, Bc) * decay
-    y = torch.einsum("bctsh,bcshp->bcthp", scores, xdt)
+    xdt = xc * dtc[..., None]  # dt_s x_s  (b, c, h, Q, p)
+    CB = per_head(Cc @ Bc.transpose(-1, -2))  # C_t . B_s  (b, c, h, t, s)
+    y = (CB * decay) @ xdt  # (b, c, h, Q, p)
 
-    # State contributed by each chunk alone, at its last position, from positions of
-    # the document that is current there.
+    # State contributed by each chunk alone at its last position, from the positions of
+    # the document that is current there: sum_s exp(a_end - a_s) dt_s x_s B_s^T.
     last_seq = sc[:, :, -1]  # (b, c)
-    in_last_doc = (sc == last_seq[:, :, None])[..., None]  # (b, c, Q, 1)
-    to_end = torch.exp(a_cum[:, :, -1:, :] - a_cum) * in_last_doc  # (b, c, Q, h)
-    chunk_states = torch.einsum("bcsh,bcshp,bcshn->bchpn", to_end, xdt, Bc)
+    in_last_doc = (sc == last_seq[:, :, None]).to(cdtype)[:, :, None]  # (b, c, 1, Q)
+    to_end = torch.exp(a_cum[..., -1:] - a_cum) * in_last_doc  # (b, c, h, Q)
+    chunk_states = (xdt * to_end[..., None]).transpose(-1, -2) @ per_head(Bc)  # (b, c, h, p, n)
 
-    # Sequential pass over chunks: state entering chunk c, and its contribution to y.
+    # Sequential pass over chunks for the states entering each chunk (small tensors only).
     state = torch.zeros(b, h, p, n, dtype=cdtype, device=x.device)
     if initial_state is not None:
-        state = initial_state.to(cdtype).clone()
+        state = initial_state.to(cdtype)
     prev_seq = sc[:, 0, 0]  # the initial state belongs to the first document
-    chunk_decay = torch.exp(a_cum[:, :, -1, :])  # (b, c, h)
+    chunk_decay = torch.exp(a_cum[..., -1])  # (b, c, h)
+    entering, entering_seq = [], []
     for c in range(nchunks):
-        # Positions of chunk c that continue the document the carried state belongs to.
-        cont = (sc[:, c] == prev_seq[:, None]).to(cdtype)  # (b, Q)
-        from_start = torch.exp(a_cum[:, c]) * cont[..., None]  # (b, Q, h)
-        y[:, c] += torch.einsum("bthn,bhpn,bth->bthp", Cc[:, c], state, from_start)
+        entering.append(state)
+        entering_seq.append(prev_seq)
         carried = (last_seq[:, c] == prev_seq).to(cdtype)[:, None, None, None]
-        state = state * chunk_decay[:, c][:, :, None, None] * carried + chunk_states[:, c]
+        state = state * (chunk_decay[:, c][:, :, None, None] * carried) + chunk_states[:, c]
         prev_seq = last_seq[:, c]
+    states_in = torch.stack(entering, 1)  # (b, c, h, p, n)
+    seq_in = torch.stack(entering_seq, 1)  # (b, c)
 
+    # Their contribution: C_t . (exp(a_cum_t) S_in) for positions continuing that document.
+    cont = (sc == seq_in[:, :, None]).to(cdtype)[:, :, None]  # (b, c, 1, Q)
+    from_start = torch.exp(a_cum) * cont  # (b, c, h, Q)
+    y = y + (per_head(Cc) @ states_in.transpose(-1, -2)) * from_start[..., None]
+
+    y = y.permute(0, 1, 3, 2, 4)  # (b, c, Q, h, p)
     y = y.reshape(b, nchunks * Q, h, p)[:, :l]
     if D is not None:
         y = y + x.to(cdtype) * D.to(cdtype)[:, None]

@@ -12,8 +12,6 @@ Formats:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -21,6 +19,7 @@ import torch
 from hnet_cli.errors import CheckpointError, ConfigError
 from hnet_cli.model.config import HNetConfig, load_config
 from hnet_cli.model.hnet import HNetLM
+from hnet_cli.outputs import write_output
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -147,21 +146,6 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: cannot read safetensors weights ({exc})") from None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename over the target."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model: HNetLM, directory: str | Path, extra_metadata: dict | None = None) -> Path:
     """Write `config.json` and `model.safetensors` into `directory`, each atomically."""
     from safetensors.torch import save
@@ -172,6 +156,6 @@ def save_model(model: HNetLM, directory: str | Path, extra_metadata: dict | None
     if model.config.tie_embeddings:
         state.pop("lm_head.weight", None)
     metadata = {"format": "hnet", **{k: str(v) for k, v in (extra_metadata or {}).items()}}
-    atomic_write_bytes(directory / WEIGHTS_NAME, save(state, metadata=metadata))
-    atomic_write_bytes(directory / CONFIG_NAME, json.dumps(model.config.to_dict(), indent=4).encode())
+    write_output(directory / WEIGHTS_NAME, save(state, metadata=metadata))
+    write_output(directory / CONFIG_NAME, json.dumps(model.config.to_dict(), indent=4) + "\n")
     return directory

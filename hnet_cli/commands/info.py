@@ -1,0 +1,57 @@
+"""`hnet info`: what a model is — layout, widths, parameters, FLOPs per byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+HELP = """Describe a model: stages, layers, widths, parameter count and forward FLOPs per byte.
+
+MODEL is a run directory, a checkpoint directory, an official .pt (with --config),
+or a bare config JSON (no weights needed).
+
+Examples:
+
+  hnet info runs/dna
+  hnet info hnet_1stage_L.pt --config config_hnet_1stage_L.json
+  hnet info config_hnet_2stage_XL.json --compression 0.2,0.4 --json
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("info", help=HELP, no_args_is_help=True)
+    def info(
+        model: Path = typer.Argument(..., help="Run dir, checkpoint dir, .pt/.safetensors file or config JSON."),
+        config: Optional[Path] = typer.Option(None, "--config", help="Config JSON for an official .pt checkpoint."),
+        seq_len: int = typer.Option(8192, "--seq-len", help="Sequence length for attention FLOPs."),
+        compression: Optional[str] = typer.Option(
+            None, "--compression", help="L_{s+1}/L_s per stage, comma-separated (default 0.25 each)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ):
+        from hnet_cli.model.describe import describe
+
+        ratios = [float(x) for x in compression.split(",")] if compression else None
+        summary = describe(model, config=config, seq_len=seq_len, compression=ratios)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{summary['source']}", show_header=True)
+        for col in ("stage", "d_model", "layers", "length L_s/L_0", "GFLOPs/byte"):
+            table.add_column(col)
+        for st in summary["stages"]:
+            table.add_row(str(st["stage"]), str(st["d_model"]), st["layers"], f"{st['length_fraction']:.4g}",
+                          f"{st['flops_per_byte'] / 1e9:.4g}")
+        console = Console()
+        console.print(table)
+        console.print(
+            f"parameters: {summary['parameters']:,} ({summary['parameters_non_embedding']:,} without embeddings)   "
+            f"forward: {summary['flops_per_byte'] / 1e9:.4g} GFLOPs/byte at {summary['seq_len']} bytes   "
+            f"stages: {summary['num_stages']}"
+        )

@@ -120,6 +120,8 @@ class CausalSelfAttention(nn.Module):
     def step(self, x: torch.Tensor, cache: AttentionCache, rows: torch.Tensor | None = None) -> torch.Tensor:
         """One new position per row: x (n, d_model) for cache rows `rows` (all if None)."""
         n = x.shape[0]
+        # Rows from a boundary subset are sorted and unique: n == batch means all rows.
+        all_rows = rows is None or n == cache.length.shape[0]
         if rows is None:
             rows = torch.arange(n, device=x.device)
         pos = cache.length[rows]  # (n,) the new position of each row
@@ -131,13 +133,15 @@ class CausalSelfAttention(nn.Module):
         cache.v[rows, slots] = v[:, 0].to(cache.v.dtype)
         cache.slot_pos[rows, slots] = pos
         cache.length[rows] = pos + 1
-        slot_pos = cache.slot_pos[rows]  # (n, cap)
+        # Read the whole cache in place when every row steps (no copy of past keys).
+        keys_all, values_all, slot_pos = (
+            (cache.k, cache.v, cache.slot_pos) if all_rows else (cache.k[rows], cache.v[rows], cache.slot_pos[rows])
+        )
         visible = slot_pos >= 0
         if self.window_size >= 0:
             visible = visible & (slot_pos >= (pos[:, None] - self.window_size))
-        keys = cache.k[rows].transpose(1, 2).to(q.dtype)  # (n, h, cap, d)
-        values = cache.v[rows].transpose(1, 2).to(q.dtype)
         out = torch.nn.functional.scaled_dot_product_attention(
-            q.transpose(1, 2), keys, values, attn_mask=visible[:, None, None, :]
+            q.transpose(1, 2), keys_all.transpose(1, 2).to(q.dtype), values_all.transpose(1, 2).to(q.dtype),
+            attn_mask=visible[:, None, None, :],
         )  # (n, h, 1, d)
         return self.out_proj(out.transpose(1, 2).reshape(n, self.d_model))

@@ -9,9 +9,10 @@ import torch.nn.functional as F
 def rms_norm_ref(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """y = x / sqrt(mean(x^2) + eps) * weight, in fp32 (fp64 for fp64 input), returned in x's dtype."""
     cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    x_ = x.to(cdtype)
+    x_ = x if x.dtype == cdtype else x.to(cdtype)
     y = x_ * torch.rsqrt(x_.pow(2).mean(-1, keepdim=True) + eps)
-    return (y * weight.to(cdtype)).to(x.dtype)
+    y = y * (weight if weight.dtype == cdtype else weight.to(cdtype))
+    return y if y.dtype == x.dtype else y.to(x.dtype)
 
 
 def gated_rms_norm_ref(x: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

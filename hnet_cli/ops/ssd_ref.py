@@ -170,17 +170,20 @@ def ssd_step_ref(
     """
     h = x.shape[1]
     cdtype = state.dtype
-    dt_ = dt.to(cdtype)
+    dt_ = dt if dt.dtype == cdtype else dt.to(cdtype)
     if dt_bias is not None:
         dt_ = dt_ + dt_bias.to(cdtype)
     if dt_softplus:
         dt_ = F.softplus(dt_)
-    B_ = _expand_groups(B.to(cdtype)[:, None], h)[:, 0]  # (b, h, n)
-    C_ = _expand_groups(C.to(cdtype)[:, None], h)[:, 0]
+    g = B.shape[1]
+    # (b, g, n) -> (b, h, n) views: head h reads group h // (h / g)
+    B_ = B.to(cdtype).repeat_interleave(h // g, dim=1) if g > 1 else B.to(cdtype).expand(-1, h, -1)
+    C_ = C.to(cdtype).repeat_interleave(h // g, dim=1) if g > 1 else C.to(cdtype).expand(-1, h, -1)
     dA = torch.exp(dt_ * A.to(cdtype))  # (b, h)
     x_ = x.to(cdtype)
-    state.mul_(dA[:, :, None, None]).add_(torch.einsum("bh,bhp,bhn->bhpn", dt_, x_, B_))
-    y = torch.einsum("bhpn,bhn->bhp", state, C_)
+    # S = dA S + dt x B^T ;  y = S C + D x
+    state.mul_(dA[:, :, None, None]).add_((x_ * dt_[:, :, None])[..., None] * B_[:, :, None, :])
+    y = (state @ C_[..., None])[..., 0]
     if D is not None:
         y = y + x_ * D.to(cdtype)[:, None]
     return y.to(x.dtype)

@@ -104,22 +104,26 @@ class DnaDomain(Domain):
             if not head:
                 stats.skip("empty file", path)
                 return
-            parse = iter_fastq if fmt == "fastq" else iter_fasta
+            fold = options["softmask"] == "fold"
+            if fmt == "fastq":
+                pieces = iter_fastq(stream, path)
+            else:  # the FASTA parser folds case in the same pass that drops newlines
+                pieces = iter_fasta(stream, path, fold_case=fold)
             builder: SequenceDocuments | None = None
             current = 0
             with read_errors(path):
-                for record, header, bases in parse(stream, path):
+                for record, header, bases in pieces:
                     if record != current:
                         if builder is not None:
                             yield from builder.finish()
-                        builder = self._builder(path, header, stats, options)
+                        builder = self._builder(path, header, stats, options, input_folded=fmt == "fasta" and fold)
                         current = record
                     yield from builder.add(bases)
                 if builder is not None:
                     yield from builder.finish()
 
     @staticmethod
-    def _builder(path: str, header: str, stats: ReadStats, options: dict) -> SequenceDocuments:
+    def _builder(path: str, header: str, stats: ReadStats, options: dict, input_folded: bool) -> SequenceDocuments:
         return SequenceDocuments(
             path,
             header,
@@ -128,6 +132,7 @@ class DnaDomain(Domain):
             n_split=options["n_split"],
             max_length=options["max_length"],
             min_length=options["min_length"],
+            input_folded=input_folded,
         )
 
 

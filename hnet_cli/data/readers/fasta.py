@@ -34,9 +34,9 @@ NUCLEOTIDES = b"ACGTUNRYSWKMBDHVacgtunryswkmbdhv-"
 _WHITESPACE = b" \t\r\n"
 
 
-def _first_invalid(segment: bytes, clean: bytes, allowed: bytes) -> int | None:
+def _first_invalid(segment: bytes, allowed: bytes) -> int | None:
     """Index in `segment` of its first byte outside `allowed` (whitespace aside), or None."""
-    leftover = clean.translate(None, allowed)
+    leftover = segment.translate(None, allowed + _WHITESPACE)
     if not leftover:
         return None
     return segment.find(leftover[:1])
@@ -47,16 +47,48 @@ def _describe_byte(value: int) -> str:
     return repr(char) if char.isprintable() else f"byte 0x{value:02x}"
 
 
+_INVALID, _SPACE = 0, 1  # marker bytes the cleaning table writes
+
+
+def _cleaning_table(allowed: bytes | None, fold_case: bool) -> bytes:
+    """A bytes.translate table that cleans sequence lines in one pass.
+
+    Allowed bytes map to themselves (upper-cased if fold_case), other
+    whitespace than "\n" to _SPACE, anything else to _INVALID; "\n" itself is
+    deleted by translate, so the length difference counts lines for free.
+    Two memchr-speed `in` tests then tell whether any marker appeared.
+    """
+    table = bytearray(range(256)) if allowed is None else bytearray(_INVALID for _ in range(256))
+    if allowed is not None:
+        for value in allowed:
+            table[value] = value
+    table[_INVALID] = _INVALID
+    table[_SPACE] = _INVALID
+    for value in b" \t\r":
+        table[value] = _SPACE
+    if fold_case:
+        for value in range(ord("a"), ord("z") + 1):
+            if table[value] == value:
+                table[value] = value - 32
+    return bytes(table)
+
+
 def iter_fasta(
-    stream: BinaryIO, path: str, allowed: bytes | None = NUCLEOTIDES, block_size: int = BLOCK_SIZE
+    stream: BinaryIO,
+    path: str,
+    allowed: bytes | None = NUCLEOTIDES,
+    fold_case: bool = False,
+    block_size: int = BLOCK_SIZE,
 ) -> Iterator[tuple[int, str, bytes]]:
     """(record number, header line, bases) for each piece of each record.
 
     A record's first tuple carries b"" (so empty records are seen), later ones
-    carry its bases in order, whitespace removed, at most about `block_size`
-    at a time. Raises InputError (with the line number) for data before the
-    first header and for bytes outside `allowed` (None allows anything).
+    carry its bases in order, whitespace removed (upper-cased if fold_case),
+    at most about `block_size` at a time. Raises InputError (with the line
+    number) for data before the first header and for bytes outside `allowed`
+    (None allows any byte but NUL and 0x01).
     """
+    table = _cleaning_table(allowed, fold_case)
     record = 0
     header: str | None = None
     header_buf = bytearray()
@@ -86,34 +118,44 @@ def iter_fasta(
                 line += 1
                 yield record, header, b""
                 continue
-            if at_line_start and block.startswith(b">", pos):
+            if at_line_start and block[pos] == 0x3E:  # ">"
                 in_header, header_buf = True, bytearray()
                 pos += 1
                 continue
-            nxt = block.find(b"\n>", pos)
-            stop = nxt + 1 if nxt >= 0 else end_of_block
+            # The next header starts at a ">" just after a newline. A ">" anywhere
+            # else is kept in the segment, where the alphabet check reports it.
+            gt = block.find(b">", pos)
+            if gt < 0:
+                stop = end_of_block
+            elif gt > pos and block[gt - 1] == 0x0A:
+                stop = gt
+            else:
+                stop = gt + 1
             segment = block[pos:stop]
-            clean = segment.translate(None, _WHITESPACE)
+            clean = segment.translate(table, b"\n")
+            newlines = len(segment) - len(clean)
             if clean:
-                if header is None:
-                    first = pos + len(segment) - len(segment.lstrip())
+                if b"\x01" in clean:  # spaces, tabs, carriage returns
+                    clean = clean.translate(None, b"\x01")
+                if clean and header is None:
+                    first = len(segment) - len(segment.lstrip())
                     raise InputError(
                         path,
                         "sequence data before the first '>' header line: not FASTA "
                         "(each record starts with a '>name' line)",
-                        line=line + block.count(b"\n", pos, first),
+                        line=line + segment.count(b"\n", 0, first),
                     )
-                if allowed is not None:
-                    bad = _first_invalid(segment, clean, allowed)
-                    if bad is not None:
-                        raise InputError(
-                            path,
-                            f"{_describe_byte(segment[bad])} is not a nucleotide code (IUPAC ACGTUN...)",
-                            line=line + segment.count(b"\n", 0, bad),
-                            record=header.split(None, 1)[0],
-                        )
-                yield record, header, clean
-            line += segment.count(b"\n")
+                if b"\x00" in clean:
+                    bad = _first_invalid(segment, allowed if allowed is not None else b"")
+                    raise InputError(
+                        path,
+                        f"{_describe_byte(segment[bad])} is not a nucleotide code (IUPAC ACGTUN...)",
+                        line=line + segment.count(b"\n", 0, bad),
+                        record=header.split(None, 1)[0],
+                    )
+                if clean:
+                    yield record, header, clean
+            line += newlines
             at_line_start = segment.endswith(b"\n")
             pos = stop
     if in_header:  # a last header line without a newline
@@ -150,6 +192,7 @@ class _LineCounter:
         return text
 
 
+_N_RUN = re.compile(rb"[Nn]+")
 _FASTQ_RECORD_IN_MESSAGE = re.compile(r"differs for (\S+)")
 
 
@@ -169,7 +212,7 @@ def iter_fastq(
             record += 1
             data = seq.encode("latin-1")
             if allowed is not None:
-                bad = _first_invalid(data, data, allowed)
+                bad = _first_invalid(data, allowed)
                 if bad is not None:
                     raise InputError(
                         path,
@@ -197,6 +240,7 @@ class SequenceDocuments:
     """Turns the bases of one record into Documents with exact coordinates.
 
     fold_case:   upper-case soft-masked (lowercase) bases.
+    input_folded: the bases come already upper-cased (iter_fasta(fold_case=True)).
     n_split:     split the record at runs of at least this many N (the run
                  itself is left out, counted in stats.counts); 0 keeps N runs.
     max_length:  longest Document; a longer stretch continues in the next
@@ -215,6 +259,7 @@ class SequenceDocuments:
         n_split: int = 0,
         max_length: int = 1 << 20,
         min_length: int = 1,
+        input_folded: bool = False,
     ):
         self.path = path
         parts = header.split(None, 1)
@@ -225,7 +270,7 @@ class SequenceDocuments:
         self.n_split = n_split
         self.max_length = max_length
         self.min_length = max(min_length, 1)
-        self._n_pattern = re.compile(rb"[Nn]+") if n_split else None
+        self.input_folded = input_folded  # the parser already upper-cased the bases
         self._buf = bytearray()
         self._start = 0  # record coordinate of self._buf[0]
         self._pos = 0  # record coordinate of the next base to arrive
@@ -236,17 +281,39 @@ class SequenceDocuments:
     def add(self, bases: bytes) -> Iterator[Document]:
         if not bases:
             return
-        if self.fold_case:
+        if self.fold_case and not self.input_folded:
             bases = bases.upper()
-        if self._n_pattern is None or (b"N" not in bases and b"n" not in bases):
+        if not self.n_split:
             yield from self._bases(bases)
             return
         prev = 0
-        for run in self._n_pattern.finditer(bases):
-            yield from self._bases(bases[prev : run.start()])
-            self._n(bases[run.start() : run.end()])
-            prev = run.end()
+        for start, end in self._n_runs(bases):
+            yield from self._bases(bases[prev:start])
+            self._n(bases[start:end])
+            prev = end
         yield from self._bases(bases[prev:])
+
+    def _n_runs(self, bases: bytes) -> Iterator[tuple[int, int]]:
+        """(start, end) of each run of N/n in `bases`.
+
+        bytes.find (memchr speed) jumps to each run and a regex match measures
+        it, so a block with a few Ns costs about a scan, not a regex pass over
+        every base.
+        """
+        lower = not (self.fold_case or self.input_folded)  # after folding there is no "n" to look for
+        next_upper = bases.find(b"N")
+        next_lower = bases.find(b"n") if lower else -1
+        while next_upper >= 0 or next_lower >= 0:
+            if next_lower < 0 or 0 <= next_upper < next_lower:
+                start = next_upper
+            else:
+                start = next_lower
+            end = _N_RUN.match(bases, start).end()
+            yield start, end
+            if next_upper >= 0 and next_upper < end:
+                next_upper = bases.find(b"N", end)
+            if next_lower >= 0 and next_lower < end:
+                next_lower = bases.find(b"n", end)
 
     def finish(self) -> Iterator[Document]:
         if self._n_run:

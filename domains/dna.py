@@ -18,7 +18,7 @@ from typing import Iterator
 
 from hnet_cli.data.documents import Document
 from hnet_cli.data.domain import Domain, DomainOption
-from hnet_cli.data.readers.fasta import SequenceDocuments, iter_fasta, iter_fastq
+from hnet_cli.data.readers.fasta import SequenceDocuments, iter_fasta, iter_fastq, short_record
 from hnet_cli.data.readers.sources import STDIN, open_input, read_errors, sniff, strip_compression_suffix
 from hnet_cli.data.readers.stats import ReadStats
 from hnet_cli.errors import InputError
@@ -112,6 +112,17 @@ class DnaDomain(Domain):
             builder: SequenceDocuments | None = None
             current = 0
             with read_errors(path):
+                if fmt == "fastq":  # one piece per record: short reads take the fast path
+                    for _record, header, bases in pieces:
+                        doc = short_record(path, header, bases, stats, fold_case=fold, n_split=options["n_split"],
+                                           max_length=options["max_length"], min_length=options["min_length"])
+                        if doc is False:
+                            builder = self._builder(path, header, stats, options, input_folded=False)
+                            yield from builder.add(bases)
+                            yield from builder.finish()
+                        elif doc is not None:
+                            yield doc
+                    return
                 for record, header, bases in pieces:
                     if record != current:
                         if builder is not None:

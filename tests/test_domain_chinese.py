@@ -101,3 +101,14 @@ def test_nfkc_is_not_offered_and_unknown_encoding_fails():
         zh.parse_options(["normalize=NFKC"])
     with pytest.raises(ConfigError, match="unknown encoding"):
         zh.parse_options(["encoding=klingon-8"])
+
+
+def test_check_input_accepts_any_text_but_not_binaries(tmp_path):
+    from hnet_domains.dna import DATA as DNA_DATA
+
+    zh.check_input(DNA_DATA / "lambda_phage.fa.gz")  # text, if an odd corpus: fine
+    zh.check_input(POEMS)
+    png = tmp_path / "scan.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    with pytest.raises(InputError, match="scan.png: a PNG image, not chinese input"):
+        zh.check_input(png)

@@ -221,3 +221,27 @@ def test_reverse_complement_augmentation():
     assert flipped.meta["offset"] == doc.meta["offset"]
     seen = [dna.augment(doc, random.Random(s), rc_prob=0.5).data != doc.data for s in range(200)]
     assert 60 < sum(seen) < 140
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fastq_fast_path_matches_general_path(tmp_path, seed):
+    rng = random.Random(seed)
+    reads = []
+    for i in range(30):
+        seq = bytes(rng.choice(b"ACGTNacgtn") for _ in range(rng.randint(0, 30)))
+        if rng.random() < 0.3:
+            seq = seq[:5] + b"N" * rng.randint(6, 9) + seq[5:]
+        reads.append((f"r{i} desc", seq))
+    path = tmp_path / "r.fq"
+    path.write_bytes(b"".join(b"@%s\n%s\n+\n%s\n" % (t.encode(), s, b"I" * len(s)) for t, s in reads))
+    options = dict(n_split=6, max_length=rng.choice([10, 100]), min_length=rng.choice([1, 3]),
+                   softmask=rng.choice(["fold", "keep"]))
+    stream = dna.read([path], **options)
+    got = [(d.name, d.data, d.meta) for d in stream]
+    expected, stats = [], ReadStats()
+    for title, seq in reads:  # the general path, record by record
+        builder = SequenceDocuments(str(path), title, stats, fold_case=options["softmask"] == "fold",
+                                    n_split=6, max_length=options["max_length"], min_length=options["min_length"])
+        expected += [(d.name, d.data, d.meta) for d in [*builder.add(seq), *builder.finish()]]
+    assert got == expected
+    assert stream.stats.skipped == stats.skipped

@@ -34,7 +34,7 @@ def _print_table(domains, errors) -> None:
     from rich.table import Table
 
     table = Table(title="hnet domains", show_lines=False)
-    for column in ("name", "aliases", "unit", "recipe", "targets N", "bundled data", "summary"):
+    for column in ("name", "aliases", "unit", "default recipe", "targets N", "bundled data", "summary"):
         table.add_column(column)
     for domain in domains.values():
         table.add_row(domain.name, ", ".join(domain.aliases), domain.unit, domain.default_recipe, _targets(domain),

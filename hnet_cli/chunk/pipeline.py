@@ -1,0 +1,301 @@
+"""`hnet chunk` as a library call: read files, run the model, write the chosen view.
+
+    from hnet_cli.chunk import ChunkRequest, run_chunk
+    result = run_chunk(ChunkRequest(paths=["genome.fa.gz"], model="runs/dna", format="bed", output="out.bed"))
+    result.summary            # JSON-ready: documents, bytes, chunks and compression per stage, windows
+    result.stats              # ChunkStats when request.stats
+
+Input: a domain reader's Documents (the domain's bundled sample when no paths
+are given). Pieces of one record or file that a reader cut for memory
+(meta["continues"]) are joined again, so chunks never break where a reader
+happened to cut; for DNA, runs of N are kept (n_split=0) unless the user sets
+`--domain-opt n_split=K`, so BED output covers whole records.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from hnet_cli.chunk.runner import DEFAULT_BATCH_TOKENS, DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_documents
+from hnet_cli.chunk.stats import ChunkStats
+from hnet_cli.chunk.windows import check_window
+from hnet_cli.data.documents import Document
+from hnet_cli.errors import ConfigError
+
+FORMATS = ("auto", "term", "html", "json", "tsv", "parquet", "bed")
+SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".jsonl": "json", ".ndjson": "json",
+                  ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet", ".bed": "bed"}
+PER = ("byte", "chunk")
+
+
+@dataclass
+class ChunkRequest:
+    """Everything `hnet chunk` takes; the defaults are the command's defaults."""
+
+    model: str
+    paths: list[str] = field(default_factory=list)
+    config: str | None = None
+    domain: str | None = None  # None: dna for FASTA/FASTQ files, text otherwise
+    domain_options: list[str] = field(default_factory=list)  # "key=value"
+    format: str = "auto"
+    per: str = "byte"
+    stages: str = "all"  # "all" or e.g. "0" or "0,1"
+    output: str = "-"
+    window: int = DEFAULT_WINDOW
+    overlap: int = DEFAULT_OVERLAP
+    batch_tokens: int = DEFAULT_BATCH_TOKENS
+    limit: int | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    stats: bool = False
+    shade: bool = False
+    track_line: bool = False
+    width: int | None = None
+    color: bool | None = None
+
+
+@dataclass
+class ChunkResult:
+    summary: dict
+    stats: ChunkStats | None = None
+
+
+def resolve_format(fmt: str, output: str, stdout_is_tty: bool = False) -> str:
+    """auto: the terminal view on an interactive stdout; else by the output's suffix; else TSV."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt != "auto":
+        return fmt
+    if output == "-":
+        return "term" if stdout_is_tty else "tsv"
+    name = output.lower()
+    if name.endswith(".gz"):
+        raise ConfigError(f"{output}: compressed output is not written; pipe through gzip instead")
+    return SUFFIX_FORMATS.get(Path(name).suffix, "tsv")
+
+
+def parse_stages(text: str, num_stages: int) -> list[int]:
+    """"all" or a comma-separated list of stage numbers (0 = the byte-level stage)."""
+    if num_stages == 0:
+        raise ConfigError("this model has no chunking stages (an isotropic model): there is nothing to show")
+    text = text.strip().lower()
+    if text == "all":
+        return list(range(num_stages))
+    stages = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit():
+            raise ConfigError(f"--stage {text!r}: expected 'all' or stage numbers such as 0 or 0,1")
+        s = int(part)
+        if s >= num_stages:
+            raise ConfigError(f"--stage {s}: this model has {num_stages} stage{'s' * (num_stages > 1)} "
+                              f"(0..{num_stages - 1})")
+        stages.add(s)
+    return sorted(stages)
+
+
+def pick_domain(name: str | None, paths: list[str]):
+    """The named domain; or dna when every input is FASTA/FASTQ by its name, else text."""
+    from hnet_cli.data.registry import get_domain
+
+    if name:
+        return get_domain(name)
+    files = [p for p in paths if p != "-"]
+    if not paths:
+        raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
+    try:
+        dna = get_domain("dna")
+    except ConfigError:
+        dna = None
+    if dna is not None and files and len(files) == len(paths) and all(
+        dna.accepts_file(os.path.basename(p)) for p in files
+    ):
+        return dna
+    return get_domain("text")
+
+
+def join_continued(documents: Iterable[Document]) -> Iterator[Document]:
+    """Rejoin pieces a reader cut for memory (meta["continues"]): one record or file, contiguous."""
+    first: Document | None = None
+    last: Document | None = None
+    parts: list[bytes] = []
+    for doc in documents:
+        if last is not None and _continues(last, doc):
+            parts.append(doc.data)
+            last = doc
+            continue
+        if first is not None:
+            yield _merge(first, last, parts)
+        first, last, parts = doc, doc, [doc.data]
+    if first is not None:
+        yield _merge(first, last, parts)
+
+
+def _continues(prev: Document, doc: Document) -> bool:
+    if not prev.meta.get("continues") or doc.source != prev.source:
+        return False
+    if doc.meta.get("record") != prev.meta.get("record"):
+        return False
+    if "offset" in prev.meta:
+        return doc.meta.get("offset") == prev.meta["offset"] + len(prev.data)
+    return True
+
+
+def _merge(first: Document, last: Document, parts: list[bytes]) -> Document:
+    if len(parts) == 1:
+        return first
+    data = b"".join(parts)
+    meta = dict(first.meta, continues=bool(last.meta.get("continues", False)))
+    name = first.name
+    if "record" in meta and "offset" in meta:
+        start = int(meta["offset"])
+        name = f"{meta['record']}:{start}-{start + len(data)}"
+    return Document(data, first.source, name, meta)
+
+
+def take_bytes(documents: Iterable[Document], limit: int | None) -> Iterator[Document]:
+    """The first `limit` bytes of the input (the document that crosses the limit is cut)."""
+    if limit is None:
+        yield from documents
+        return
+    left = limit
+    for doc in documents:
+        if left <= 0:
+            return
+        if len(doc.data) > left:
+            doc = Document(doc.data[:left], doc.source, doc.name, dict(doc.meta, truncated=True))
+        left -= len(doc.data)
+        yield doc
+
+
+def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], dna: bool, model_name: str):
+    if fmt == "term":
+        from hnet_cli.chunk.terminal import TerminalWriter
+
+        return TerminalWriter(stream, stages, dna=dna, shade=request.shade, width=request.width, color=request.color)
+    if fmt == "html":
+        from hnet_cli.chunk.html import HtmlWriter
+
+        return HtmlWriter(stream, stages, dna=dna, model_name=model_name)
+    if fmt == "bed":
+        from hnet_cli.chunk.bed import BedWriter
+
+        return BedWriter(stream, stages, track=request.track_line, model_name=model_name)
+    from hnet_cli.chunk.tables import TABLE_WRITERS
+
+    return TABLE_WRITERS[fmt](stream, request.per, stages)
+
+
+def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False, model=None) -> ChunkResult:
+    """Run `hnet chunk`. `model`: an already loaded HNetLM (else request.model is loaded)."""
+    import hnet_cli
+    from hnet_cli.outputs import open_output
+    from hnet_cli.runtime import pick_device, pick_dtype
+
+    if request.per not in PER:
+        raise ConfigError(f"unknown --per {request.per!r}; choose byte or chunk")
+    if request.limit is not None and request.limit < 1:
+        raise ConfigError(f"--limit must be at least 1 byte (got {request.limit})")
+    if request.batch_tokens < 2:
+        raise ConfigError(f"--batch-tokens must be at least 2 (got {request.batch_tokens})")
+    check_window(request.window, request.overlap)
+    fmt = resolve_format(request.format, request.output, stdout_is_tty)
+    domain = pick_domain(request.domain, request.paths)
+    options = domain.parse_options(request.domain_options)
+    given = {pair.partition("=")[0].strip() for pair in request.domain_options}
+    if domain.name == "dna" and "n_split" in options and "n_split" not in given:
+        options["n_split"] = 0  # keep N runs: BED intervals then cover whole records
+    for path in request.paths:
+        domain.check_input(path)
+
+    device = pick_device(request.device)
+    dtype = pick_dtype(request.dtype, device)
+    if model is None:
+        model = hnet_cli.load(request.model, config=request.config, device=device)
+    model_name = Path(str(request.model)).name or str(request.model)
+    stages = parse_stages(request.stages, model.config.num_stages)
+    dna = domain.name == "dna"
+    stats = ChunkStats(stages, dna=dna) if request.stats else None
+
+    stream = domain.read(request.paths, **options)
+    counts = {s: {"elements": 0, "chunks": 0} for s in stages}
+    seams = {s: [0.0, 0, 0] for s in stages}  # agreement sum, seams measured, exact seams
+    totals = {"documents": 0, "bytes": 0, "windows": 0, "windowed_documents": 0}
+    binary = fmt == "parquet"
+    if reporter is not None:
+        reporter.start("chunking", unit="bytes")
+    try:
+        with open_output(request.output, "wb" if binary else "w") as out:
+            writer = _writer(fmt, out, request, stages, dna, model_name)
+            writer.begin()
+            documents = take_bytes(join_continued(stream), request.limit)
+            for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
+                                         batch_tokens=request.batch_tokens, device=device, dtype=dtype,
+                                         reporter=reporter):
+                writer.add(seg)
+                if stats is not None:
+                    stats.add(seg)
+                totals["documents"] += 1
+                totals["bytes"] += seg.length
+                totals["windows"] += seg.windows
+                for s in stages:
+                    counts[s]["elements"] += len(seg.stages[s])
+                    counts[s]["chunks"] += int(seg.stages[s].starts_chunk.sum())
+                if seg.seams is not None:
+                    totals["windowed_documents"] += 1
+                    for s in stages:
+                        if seg.seams.agreement[s] is not None:
+                            seams[s][0] += seg.seams.agreement[s] * seg.seams.seams
+                            seams[s][1] += seg.seams.seams
+                            seams[s][2] += seg.seams.exact_seams[s]
+            if fmt == "term" and stats is not None:
+                stats.render(writer.console)
+            writer.end()
+    finally:
+        stream.close()
+        if reporter is not None:
+            reporter.finish()
+
+    summary = {
+        "model": str(request.model),
+        "num_stages": model.config.num_stages,
+        "stages": stages,
+        "domain": domain.name,
+        "format": fmt,
+        "per": request.per if fmt in ("json", "tsv", "parquet") else None,
+        "output": request.output,
+        "documents": totals["documents"],
+        "bytes": totals["bytes"],
+        "rows": getattr(writer, "rows", None),
+        "per_stage": [
+            {
+                "stage": s,
+                "elements": counts[s]["elements"],
+                "chunks": counts[s]["chunks"],
+                "compression": counts[s]["chunks"] / counts[s]["elements"] if counts[s]["elements"] else 0.0,
+                "bytes_per_chunk": totals["bytes"] / counts[s]["chunks"] if counts[s]["chunks"] else 0.0,
+            }
+            for s in stages
+        ],
+        "windows": {
+            "window": request.window,
+            "overlap": request.overlap,
+            "forward_windows": totals["windows"],
+            "windowed_documents": totals["windowed_documents"],
+            "seam_agreement": {str(s): (seams[s][0] / seams[s][1] if seams[s][1] else None) for s in stages},
+            "exact_seams": {str(s): seams[s][2] for s in stages},
+            "seams": max((seams[s][1] for s in stages), default=0),
+        },
+        "read": stream.stats.as_dict(),
+    }
+    if stats is not None:
+        summary["stats"] = stats.as_dict()
+    return ChunkResult(summary, stats)
+
+
+def stdout_is_terminal() -> bool:
+    return hasattr(sys.stdout, "isatty") and sys.stdout.isatty()

@@ -1,0 +1,125 @@
+"""`hnet chunk`: show or export where a model draws chunk boundaries, at every stage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import List, Optional
+
+import typer
+
+HELP = """Show or export the chunks a model draws in its input, at every stage.
+
+Each document is read as in training (BOS first). Coordinates are 0-based,
+half-open, in the document (plus the record offset for DNA); the document's
+first byte always begins chunk 0 (the model's first chunk starts at BOS).
+Per-chunk probability is p at the chunk's first element; scores and
+mean_confidence average c = max(p, 1 - p) over the chunk.
+
+Format (--format auto): the terminal view when stdout is a terminal, else by
+the --output suffix (.html .json/.jsonl .tsv .parquet .bed), else TSV.
+json is JSON Lines (one object per row). Rows are per byte unless
+--per chunk. BED: one line per chunk (chrom = record id, name = chunk index,
+score = mean confidence x 1000); several stages become one track each.
+
+FILES: files, directories, globs or - (stdin); none = the domain's bundled
+sample. --domain: dna for FASTA/FASTQ file names, else text (give code or
+chinese explicitly). DNA keeps runs of N (n_split=0) so BED covers whole records.
+
+Long documents are read in windows of --window bytes overlapping by
+--overlap and stitched at the middle of each overlap. A document that fits
+one window is exactly the single pass; longer ones are exact when half the
+overlap exceeds what the encoders can see (sliding-window attention only:
+1 + the sum of their windows, per stage), approximate otherwise (Mamba-2
+layers see the whole prefix): --json reports how well windows agree at
+their seams.
+
+Examples:
+
+\b
+  hnet chunk notes.txt --model runs/text                   # coloured view in the terminal
+  hnet chunk genome.fa.gz -m runs/dna --stage 0 -f bed > chunks.bed
+  zcat asm.fa.gz | hnet chunk - -m runs/dna -d dna -f bed -s 0 | bedtools intersect -a - -b genes.bed -u
+  hnet chunk -m runs/dna -d dna -f bed --track-line --output lambda.bed   # bundled lambda genome, for IGV
+  hnet chunk src/ -m runs/code -d code --per chunk -f tsv | sort -t$'\\t' -k7,7nr | head
+  hnet chunk poems.txt -m runs/zh -d chinese --output poems.html          # hover chunks in a browser
+  hnet chunk big.fa -m runs/dna --limit 100000 --stats                    # first 100 kB, with statistics
+  hnet chunk text.txt -m hnet_2stage_L.pt --config config_hnet_2stage_L.json --per chunk -f parquet --output c.parquet
+"""
+
+
+def chunk_command(
+    paths: Optional[List[str]] = typer.Argument(None, metavar="[FILES]...",
+                                                help="Input files, directories, globs or - (stdin). "
+                                                     "None: the domain's bundled sample."),
+    model: str = typer.Option(..., "--model", "-m", metavar="RUN_OR_CHECKPOINT",
+                              help="A run dir (its BEST, else LATEST checkpoint), a checkpoint dir, "
+                                   "a .safetensors file, or an official .pt (with --config)."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="CONFIG.json",
+                                         help="Model config, for official .pt checkpoints."),
+    domain: Optional[str] = typer.Option(None, "--domain", "-d",
+                                         help="Input domain (dna, code, text, chinese, ...). "
+                                              "Default: dna for FASTA/FASTQ names, else text."),
+    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
+                                                   help="A reader option (repeatable); see `hnet domains NAME`."),
+    fmt: str = typer.Option("auto", "--format", "-f",
+                            help="auto|term|html|json|tsv|parquet|bed (auto: term on a terminal, "
+                                 "else from the --output suffix, else tsv)."),
+    per: str = typer.Option("byte", "--per", help="Table rows (json/tsv/parquet): byte or chunk."),
+    stage: str = typer.Option("all", "--stage", "-s", help="Stages to show: all, or e.g. 0 or 0,1 (0 = bytes)."),
+    stats: bool = typer.Option(False, "--stats",
+                               help="Chunk-length histogram, compression, most frequent chunks "
+                                    "(DNA: base composition, GC by chunk length)."),
+    output: str = typer.Option("-", "--output", metavar="FILE|-",
+                               help="Where to write (- = stdout). Written to a temp file, renamed on success."),
+    window: int = typer.Option(16384, "--window", "-w", metavar="W",
+                               help="Longest stretch read in one forward pass, in bytes."),
+    overlap: int = typer.Option(2048, "--overlap", metavar="V",
+                                help="Bytes shared by consecutive windows; the seam is in its middle."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", metavar="N",
+                                        help="Only the first N bytes of the input (useful on big genomes)."),
+    batch_tokens: int = typer.Option(65536, "--batch-tokens", metavar="T",
+                                     help="Positions per forward pass (windows and documents batched)."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto|fp32|bf16 (auto: bf16 on GPU, fp32 on CPU)."),
+    shade: bool = typer.Option(False, "--shade", help="Terminal view: colour bytes by boundary probability."),
+    track_line: bool = typer.Option(False, "--track-line",
+                                    help="BED: start with a track line (IGV/UCSC); always on with several stages."),
+    width: Optional[int] = typer.Option(None, "--width", help="Terminal view: line width (default: the terminal's)."),
+    color: Optional[bool] = typer.Option(None, "--color/--no-color",
+                                         help="Terminal view: force colour on or off (default: on a terminal)."),
+    as_json: bool = typer.Option(False, "--json",
+                                 help="Print a JSON summary (to stderr when the output is stdout)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+):
+    from hnet_cli.chunk.pipeline import ChunkRequest, resolve_format, run_chunk, stdout_is_terminal
+    from hnet_cli.progress import make_reporter
+
+    request = ChunkRequest(
+        model=model, paths=list(paths or []), config=config, domain=domain, domain_options=list(domain_opt or []),
+        format=fmt, per=per, stages=stage, output=output, window=window, overlap=overlap,
+        batch_tokens=batch_tokens, limit=limit, device=device, dtype=dtype, stats=stats, shade=shade,
+        track_line=track_line, width=width, color=color,
+    )
+    tty = stdout_is_terminal()
+    resolved = resolve_format(fmt, output, tty)
+    # The terminal view on a terminal draws as it goes: a progress bar would tear it.
+    reporter = make_reporter(quiet=quiet or (output == "-" and resolved == "term" and tty))
+    result = run_chunk(request, reporter=reporter, stdout_is_tty=tty)
+
+    # Reports go to stdout unless the segmentation itself went there.
+    report = sys.stderr if output == "-" else sys.stdout
+    read = result.summary["read"]
+    for reason, count in sorted(read["skipped"].items()):
+        example = ", ".join(read["examples"].get(reason, []))
+        print(f"hnet chunk: skipped {count} ({reason}, e.g. {example})", file=sys.stderr)
+    if as_json:
+        print(json.dumps(result.summary, indent=2), file=report)
+    elif result.stats is not None and result.summary["format"] != "term":
+        from rich.console import Console
+
+        result.stats.render(Console(file=report, highlight=False))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chunk", help=HELP, no_args_is_help=True)(chunk_command)

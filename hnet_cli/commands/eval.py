@@ -1,0 +1,98 @@
+"""`hnet eval`: bits per byte and chunking statistics of one or more models on held-out data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import List, Optional
+
+import typer
+
+HELP = """Bits per byte (and per base / character) of one or more models on held-out data,
+with chunking statistics per stage, an optional robustness suite and a comparison table.
+
+ARGS are MODEL [MORE_MODELS...] PATHS...: the first argument is a model; a later one is
+a model if it ends in .pt or .safetensors or is a checkpoint directory (model.safetensors)
+or a training run (checkpoints/); everything else is data (files, directories, globs,
+- for stdin). With --model (repeatable) every argument is data.
+
+Each document is scored as in training: BOS (254) first, then its bytes; only the bytes
+count. Documents longer than --context are scored with sliding windows: every byte is
+predicted exactly once, from at least min(position + 1, context - stride) bytes of left
+context. Perturbations (--perturb): uppercase, randomcase (each char 50/50 upper/lower),
+antspeak ("A N T S P E A K"), drop (10% of chars), repeat (20% of chars written 2-4x);
+seeded; bpb is per byte of the perturbed text.
+
+Examples:
+
+\b
+  hnet eval runs/dna held_out.fa.gz --domain dna                # bits per base too
+  hnet eval runs/code-a runs/code-b src/ --domain code --per-file
+  hnet eval runs/zh test.jsonl --domain zh -o field=content --perturb all
+  hnet eval hnet_1stage_L.pt --config config_hnet_1stage_L.json book.txt --context 8192
+  cat notes.txt | hnet eval runs/text - --json > scores.json
+  hnet eval --model runs/a --model runs/b data/ --csv scores.csv
+"""
+
+
+def eval_command(
+    args: Optional[List[str]] = typer.Argument(None, metavar="MODEL [MORE_MODELS...] PATHS...",
+                                               help="Models, then data files, directories, globs or - (stdin)."),
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="A model (repeatable); all ARGS are then data."),
+    domain: str = typer.Option("text", "--domain", "-d", help="How to read the data: dna, code, text, chinese (zh), ..."),
+    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
+                                                   help="A reader option (repeatable); see `hnet domains NAME`."),
+    config: Optional[str] = typer.Option(None, "--config", help="Config JSON for models given as .pt/.safetensors files."),
+    context: int = typer.Option(8192, "--context", "-c", help="Tokens per forward pass (BOS included)."),
+    stride: Optional[int] = typer.Option(None, "--stride", help="Window step for long documents [default: context/2]."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Windows per forward pass (does not change results)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on GPU, fp32 on CPU), fp32 or bf16."),
+    perturb: Optional[str] = typer.Option(None, "--perturb",
+                                          help="Robustness suite: comma list of antspeak,drop,randomcase,repeat,uppercase or all."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the perturbations."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout (tables go to stderr)."),
+    csv_path: Optional[str] = typer.Option(None, "--csv", metavar="FILE", help="Also write the results as CSV (- = stdout)."),
+    per_file: bool = typer.Option(False, "--per-file", help="Scores per input file."),
+    per_record: bool = typer.Option(False, "--per-record", help="Scores per document (record, source file, row)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; with --json or --csv -, no tables either."),
+):
+    from hnet_cli.data.registry import get_domain
+    from hnet_cli.errors import ConfigError
+    from hnet_cli.eval.api import evaluate
+    from hnet_cli.eval.models import split_models_and_data
+    from hnet_cli.eval.report import csv_text, report_dict, summary_lines, tables
+    from hnet_cli.outputs import write_output
+    from hnet_cli.progress import make_reporter
+
+    models, paths = split_models_and_data(list(args or []), list(model or []))
+    if not models:
+        raise ConfigError("no model given: hnet eval MODEL PATHS... (see hnet eval --help)")
+    if as_json and csv_path == "-":
+        raise ConfigError("--json and --csv - both want stdout; write the CSV to a file")
+    options = get_domain(domain).parse_options(domain_opt or [])
+    report = evaluate(
+        models, paths, domain=domain, domain_options=options, config=config, context=context, stride=stride,
+        batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
+        per_file=per_file, per_record=per_record, reporter=make_reporter(quiet=quiet),
+    )
+
+    machine_on_stdout = as_json or csv_path == "-"
+    if not (machine_on_stdout and quiet):
+        from rich.console import Console
+
+        console = Console(file=sys.stderr if machine_on_stdout else sys.stdout)
+        if not console.is_terminal:
+            console.width = max(console.width, 140)  # logs and pipes: do not squeeze the tables to 80 columns
+        for table in tables(report, per_file=per_file, per_record=per_record):
+            console.print(table)
+        for line in summary_lines(report):
+            console.print(line, markup=False, highlight=False)
+    if csv_path is not None:
+        write_output(csv_path, csv_text(report))
+    if as_json:
+        typer.echo(json.dumps(report_dict(report), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval", help=HELP, no_args_is_help=True)(eval_command)

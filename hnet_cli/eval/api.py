@@ -1,0 +1,177 @@
+"""`evaluate`: several models over one corpus, clean and perturbed — what `hnet eval` calls.
+
+    from hnet_cli.eval import evaluate
+    report = evaluate(["runs/dna", "runs/dna-2stage"], ["held_out.fa.gz"], domain="dna",
+                      context=8192, stride=4096, perturb=["drop"])
+    report.models[0].clean.corpus.bpb, report.models[0].clean.stages[0].compression
+    report.as_dict()                      # what --json prints
+
+Models are loaded one at a time (the previous one is freed first). The corpus
+is read again for each pass (model x perturbation), so memory does not grow
+with it; input from stdin is read once and kept, since it cannot be re-read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from hnet_cli.data.readers.sources import STDIN, expand_paths
+from hnet_cli.data.readers.stats import ReadStats
+from hnet_cli.errors import ConfigError, InputError
+from hnet_cli.eval.corpus import PassResult, evaluate_documents
+from hnet_cli.eval.models import ModelSource, resolve_models
+from hnet_cli.eval.perturb import parse_perturbations, perturb_bytes
+from hnet_cli.eval.windows import check_window_args, default_stride
+from hnet_cli.progress import NullReporter
+from hnet_cli.runtime import pick_device, pick_dtype
+
+
+@dataclass
+class ModelReport:
+    """One model's results: the clean pass and one pass per perturbation."""
+
+    label: str
+    path: str
+    checkpoint: str
+    num_stages: int
+    parameters: int
+    clean: PassResult
+    perturbed: dict[str, PassResult] = field(default_factory=dict)
+
+
+@dataclass
+class EvalReport:
+    domain: str
+    unit: str
+    paths: list[str]
+    context: int
+    stride: int
+    batch_size: int
+    device: str
+    dtype: str
+    seed: int
+    perturbations: list[str]
+    read_stats: ReadStats
+    models: list[ModelReport] = field(default_factory=list)
+
+    @property
+    def min_left_context(self) -> int:
+        """Every byte is predicted from at least min(its position + 1, this many) tokens."""
+        return self.context - self.stride
+
+    def as_dict(self) -> dict[str, Any]:
+        from hnet_cli.eval.report import report_dict
+
+        return report_dict(self)
+
+
+class _Corpus:
+    """Re-readable documents of the inputs (stdin is read once and kept)."""
+
+    def __init__(self, domain, paths: list[str], options: dict):
+        self.domain, self.paths, self.options = domain, paths, options
+        self.stats = ReadStats()
+        self._kept = None
+        self._read = False
+
+    def documents(self) -> Iterable:
+        if self._kept is not None:
+            return iter(self._kept)
+        stats = self.stats if not self._read else ReadStats()
+        self._read = True
+        stream = self.domain.read(self.paths, stats=stats, **self.options)
+        if STDIN in self.paths:
+            self._kept = list(stream)
+            return iter(self._kept)
+        return stream
+
+
+def _check_paths(domain, paths: Sequence[str]) -> list[str]:
+    if not paths:
+        raise InputError("hnet eval", "no data to evaluate: give files, directories, globs or - (stdin)")
+    paths = [os.fspath(p) for p in paths]
+    for source in expand_paths(paths):  # a missing path fails here, before any model is loaded
+        if not source.is_dir:
+            domain.check_input(source.path)
+    return paths
+
+
+def evaluate(
+    models: Sequence[str | os.PathLike],
+    paths: Sequence[str | os.PathLike],
+    *,
+    domain: str = "text",
+    domain_options: dict | None = None,
+    config: str | os.PathLike | None = None,
+    context: int = 8192,
+    stride: int | None = None,
+    batch_size: int = 8,
+    device: str = "auto",
+    dtype: str = "auto",
+    perturb: Sequence[str] | str | None = None,
+    seed: int = 0,
+    per_file: bool = False,
+    per_record: bool = False,
+    reporter=None,
+) -> EvalReport:
+    """Score every model on the documents of `paths`, read by `domain` (see the module docstring).
+
+    config: JSON config for models given as official `.pt` (or bare `.safetensors`) files.
+    stride: default context // 2. perturb: names from hnet_cli.eval.perturb (or "all").
+    """
+    from hnet_cli.data.registry import get_domain
+    from hnet_cli.model.flops import count_parameters
+
+    stride = default_stride(context) if stride is None else stride
+    check_window_args(context, stride)
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
+    if not models:
+        raise ConfigError("no model to evaluate: give a run directory, checkpoint directory, .pt or .safetensors")
+    perturbations = parse_perturbations(perturb)
+    dom = get_domain(domain)
+    options = dom.resolve_options(domain_options or {})
+    paths = _check_paths(dom, paths)
+    sources: list[ModelSource] = resolve_models([os.fspath(m) for m in models], config)
+    dev = pick_device(device)
+    dt = pick_dtype(dtype, dev)
+    reporter = reporter or NullReporter()
+
+    corpus = _Corpus(dom, paths, options)
+    report = EvalReport(domain=dom.name, unit=dom.unit, paths=paths, context=context, stride=stride,
+                        batch_size=batch_size, device=str(dev), dtype=str(dt).replace("torch.", ""), seed=seed,
+                        perturbations=perturbations, read_stats=corpus.stats)
+    common = dict(count_units=dom.count_units, context=context, stride=stride, batch_size=batch_size,
+                  device=dev, dtype=dt, keep_files=per_file, keep_records=per_record, reporter=reporter)
+    clean_bytes = None
+    for source in sources:
+        model = source.load(dev)
+        try:
+            clean = evaluate_documents(model, corpus.documents(), total_bytes=clean_bytes,
+                                       description=f"{source.label}", **common)
+            if clean.corpus.bytes == 0:
+                raise InputError(", ".join(paths), f"no bytes to evaluate ({clean.empty_documents} empty documents)")
+            clean_bytes = clean.corpus.bytes
+            result = ModelReport(label=source.label, path=source.path, checkpoint=source.checkpoint,
+                                 num_stages=model.config.num_stages, parameters=count_parameters(model), clean=clean)
+            for name in perturbations:
+                transform = _perturbation(name, seed)
+                result.perturbed[name] = evaluate_documents(
+                    model, corpus.documents(), transform=transform, description=f"{source.label} {name}", **common)
+            report.models.append(result)
+        finally:
+            del model
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+    return report
+
+
+def _perturbation(name: str, seed: int):
+    def transform(index: int, data: bytes) -> bytes:
+        return perturb_bytes(data, name, seed, index)
+
+    return transform

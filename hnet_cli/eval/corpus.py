@@ -1,0 +1,213 @@
+"""One model over one corpus: bits per byte (and per unit), per file and record, chunk statistics.
+
+Documents stream in; each is cut into windows (windows.py), windows are
+gathered into padded batches (scoring.py), and each document's result is
+assembled when its last window comes back. Memory holds the documents whose
+windows are in flight, never the corpus.
+
+    bpb           = sum over documents of bits / sum of document bytes  (byte-weighted)
+    bits per unit = the same bits / sum of domain.count_units(document)  (bases, characters)
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import torch
+
+from hnet_cli.data.documents import Document
+from hnet_cli.eval.chunk_stats import DocumentChunks, StageStats, bytes_per_innermost_chunk
+from hnet_cli.eval.scoring import WindowScore, score_windows
+from hnet_cli.eval.windows import plan_windows
+from hnet_cli.model.losses import LN2
+from hnet_cli.progress import NullReporter
+
+# Windows are sorted by length inside groups of this many batches, so short
+# documents share batches with short documents (less padding).
+SORT_GROUP_BATCHES = 16
+
+
+@dataclass
+class Score:
+    """Bits over a set of documents."""
+
+    bits: float = 0.0
+    bytes: int = 0
+    units: int = 0
+    documents: int = 0
+
+    @property
+    def bpb(self) -> float:
+        return self.bits / self.bytes if self.bytes else float("nan")
+
+    @property
+    def bits_per_unit(self) -> float:
+        return self.bits / self.units if self.units else float("nan")
+
+    def add(self, other: "Score") -> None:
+        self.bits += other.bits
+        self.bytes += other.bytes
+        self.units += other.units
+        self.documents += other.documents
+
+    def as_dict(self) -> dict:
+        return {"bpb": self.bpb, "bits_per_unit": self.bits_per_unit, "bits": self.bits,
+                "bytes": self.bytes, "units": self.units, "documents": self.documents}
+
+
+@dataclass
+class RecordScore:
+    """One document's score (a FASTA record, a source file, a JSONL row, ...)."""
+
+    index: int  # position of the document in reading order
+    source: str
+    name: str
+    score: Score
+    original_bytes: int
+
+
+@dataclass
+class PassResult:
+    """One model over one version (clean or perturbed) of the corpus."""
+
+    corpus: Score
+    original_bytes: int  # bytes of the unperturbed documents (= corpus.bytes when clean)
+    stages: list[StageStats]
+    files: dict[str, Score] = field(default_factory=dict)
+    records: list[RecordScore] = field(default_factory=list)
+    seconds: float = 0.0
+    windows: int = 0
+    forwarded_tokens: int = 0  # tokens run through the model (> bytes when windows overlap)
+    empty_documents: int = 0
+
+    @property
+    def bpic(self) -> float:
+        return bytes_per_innermost_chunk(self.stages, self.corpus.bytes)
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.corpus.bytes / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def bits_per_original_byte(self) -> float:
+        return self.corpus.bits / self.original_bytes if self.original_bytes else float("nan")
+
+
+class _OpenDocument:
+    """A document whose windows are in flight; their scores are applied in window order."""
+
+    def __init__(self, index: int, doc: Document, data: bytes, windows, units: int, num_stages: int):
+        self.index = index
+        self.doc = doc
+        self.data = data
+        self.windows = windows
+        self.units = units
+        self.nats = 0.0
+        self.chunks = DocumentChunks(num_stages)
+        self._waiting: dict[int, WindowScore] = {}
+        self._next = 0
+
+    def receive(self, index: int, score: WindowScore) -> bool:
+        """Take window `index`'s score; True once every window is in."""
+        self._waiting[index] = score
+        while self._next in self._waiting:
+            score = self._waiting.pop(self._next)
+            window = self.windows[self._next]
+            self.nats += score.nats
+            if score.flags:
+                self.chunks.add(window.score_from - 1, score.flags)  # token k is byte k - 1
+            self._next += 1
+        return self._next == len(self.windows)
+
+
+def evaluate_documents(
+    model,
+    documents: Iterable[Document],
+    *,
+    count_units: Callable[[bytes], int],
+    context: int,
+    stride: int,
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    transform: Callable[[int, bytes], bytes] | None = None,
+    keep_files: bool = False,
+    keep_records: bool = False,
+    reporter=None,
+    total_bytes: int | None = None,
+    description: str = "eval",
+) -> PassResult:
+    """Score every document of `documents` with `model` (see the module docstring).
+
+    transform(document_index, data) -> data: applied before scoring (perturbations);
+    document_index counts all documents in reading order, empty ones included.
+    """
+    if batch_size < 1:
+        from hnet_cli.errors import ConfigError
+
+        raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
+    device = torch.device(device)
+    reporter = reporter or NullReporter()
+    num_stages = model.config.num_stages
+    result = PassResult(corpus=Score(), original_bytes=0, stages=[StageStats(s) for s in range(num_stages)])
+
+    def jobs():
+        for index, doc in enumerate(documents):
+            data = doc.data if transform is None else transform(index, doc.data)
+            if not data:
+                result.empty_documents += 1
+                continue
+            windows = plan_windows(len(data), context, stride)
+            open_doc = _OpenDocument(index, doc, data, windows, count_units(data), num_stages)
+            for k, window in enumerate(windows):
+                yield open_doc, k, window
+
+    def finish(open_doc: _OpenDocument) -> None:
+        n = len(open_doc.data)
+        score = Score(bits=open_doc.nats / LN2, bytes=n, units=open_doc.units, documents=1)
+        result.corpus.add(score)
+        result.original_bytes += len(open_doc.doc.data)
+        for total, stage in zip(result.stages, open_doc.chunks.finish(n)):
+            total.merge(stage)
+        if keep_files:
+            result.files.setdefault(open_doc.doc.source, Score()).add(score)
+            first_index.setdefault(open_doc.doc.source, open_doc.index)
+            first_index[open_doc.doc.source] = min(first_index[open_doc.doc.source], open_doc.index)
+        if keep_records:
+            result.records.append(RecordScore(open_doc.index, open_doc.doc.source, open_doc.doc.name, score, len(open_doc.doc.data)))
+
+    first_index: dict[str, int] = {}
+    running_nats, running_bytes = 0.0, 0  # over windows scored so far, for the progress line
+    reporter.start(description, total=total_bytes, unit="bytes")
+    start = time.perf_counter()
+    pending = jobs()
+    group = batch_size * SORT_GROUP_BATCHES
+    while True:
+        window_jobs = list(itertools.islice(pending, group))
+        if not window_jobs:
+            break
+        window_jobs.sort(key=lambda job: job[2].length)  # stable: a document's windows keep their order
+        for b in range(0, len(window_jobs), batch_size):
+            batch = window_jobs[b : b + batch_size]
+            scores = score_windows(model, [(d.data, w) for d, _, w in batch], device, dtype)
+            scored_bytes = 0
+            for (open_doc, k, window), score in zip(batch, scores):
+                result.windows += 1
+                result.forwarded_tokens += window.length
+                scored_bytes += window.scored
+                running_nats += score.nats
+                if open_doc.receive(k, score):
+                    finish(open_doc)
+            running_bytes += scored_bytes
+            elapsed = time.perf_counter() - start
+            reporter.advance(scored_bytes, bpb=running_nats / LN2 / running_bytes,
+                             bytes_per_s=running_bytes / elapsed if elapsed > 0 else 0.0)
+    result.seconds = time.perf_counter() - start
+    # Documents finish out of order (batches are sorted by length); report in reading order.
+    result.records.sort(key=lambda r: r.index)
+    result.files = {src: result.files[src] for src in sorted(result.files, key=first_index.__getitem__)}
+    reporter.finish()
+    return result

@@ -1,0 +1,243 @@
+"""`hnet generate` end to end: greedy equals full-forward argmax, batching invariance, DNA/FASTA, errors."""
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from Bio import SeqIO
+
+from hnet_cli.cli import main
+from hnet_cli.model import save_model
+from model_helpers import tiny_model
+
+BOS, EOS = 254, 255
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Generation steps are tiny ops; on a shared 2-core machine one thread is much faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    out = {}
+    for stages in (1, 2):
+        model = tiny_model(stages, seed=10 + stages)
+        out[stages] = (save_model(model, root / f"stage{stages}"), model)
+    return out
+
+
+def run_cli(args, capsys):
+    rc = main(["generate", *(str(a) for a in args)])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def naive_greedy(model, prompt: bytes, max_bytes: int, ignore_eos: bool) -> bytes:
+    """Full forward over the growing sequence each step, argmax of the last position (BOS never chosen)."""
+    ids = [BOS, *prompt]
+    out = []
+    with torch.no_grad():
+        for _ in range(max_bytes):
+            logits = model(torch.tensor([ids])).logits[0, -1].double()
+            logits[BOS] = float("-inf")
+            if ignore_eos:
+                logits[EOS] = float("-inf")
+            byte = int(logits.argmax())
+            if byte == EOS:
+                break
+            out.append(byte)
+            ids.append(byte)
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- acceptance 1
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_greedy_cli_equals_full_forward_argmax(stages, models, tmp_path, capsys):
+    model_dir, model = models[stages]
+    prompts = ["", "The cat", "a much longer prompt than the others, to pad the batch"]
+    prompt_file = tmp_path / "prompts.jsonl"
+    prompt_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+    out = tmp_path / "out.jsonl"
+    for ignore_eos in (True, False):
+        args = [model_dir, "--prompt-file", prompt_file, "--temperature", "0", "--max-bytes", 40, "--json",
+                "-o", out, "-q"] + (["--ignore-eos"] if ignore_eos else [])
+        rc, stdout, stderr = run_cli(args, capsys)
+        assert rc == 0, stderr
+        records = read_jsonl(out)
+        assert [r["prompt"] for r in records] == prompts
+        for prompt, record in zip(prompts, records):
+            want = naive_greedy(model, prompt.encode(), 40, ignore_eos)
+            assert base64.b64decode(record["bytes_b64"]) == want
+            if ignore_eos:
+                assert record["length"] == 40 and record["end"] == "max_bytes"
+
+
+# ---------------------------------------------------------------- acceptance 2
+
+def test_batched_samples_equal_samples_generated_alone(models, tmp_path, capsys):
+    model_dir, _ = models[2]
+    prompts = ["", "Hi", "The quick brown fox"]
+    prompt_file = tmp_path / "prompts.txt"
+    prompt_file.write_text("\n".join(p or "." for p in prompts) + "\n")
+    common = ["--temperature", "1.0", "--top-k", "100", "--top-p", "0.95", "--seed", "7", "--max-bytes", 24,
+              "--stop", "ab", "--alphabet", "abcdefghijklmnop", "--json", "-q"]
+    batched = tmp_path / "batched.jsonl"
+    rc, _, err = run_cli([model_dir, "--prompt-file", prompt_file, "-n", 2, "--batch-size", 6, "-o", batched,
+                          *common], capsys)
+    assert rc == 0, err
+    together = read_jsonl(batched)
+    assert len(together) == 6
+    for i, prompt in enumerate(prompts):
+        alone = tmp_path / f"alone{i}.jsonl"
+        rc, _, err = run_cli([model_dir, "--prompt", prompt or ".", "-n", 2, "--batch-size", 1, "-o", alone,
+                              *common], capsys)
+        assert rc == 0, err
+        for j, record in enumerate(read_jsonl(alone)):
+            row = together[2 * i + j]
+            assert (row["bytes_b64"], row["end"], row["boundaries"]) == \
+                (record["bytes_b64"], record["end"], record["boundaries"])
+    assert len({r["bytes_b64"] for r in together}) == 6
+
+
+def test_same_seed_same_output_other_seed_differs(models, tmp_path, capsys):
+    model_dir, _ = models[1]
+    outputs = []
+    for seed in (1, 1, 2):
+        out = tmp_path / f"s{seed}.txt"
+        rc, _, err = run_cli([model_dir, "-p", "abc", "--seed", seed, "-m", 30, "--ignore-eos", "-o", out], capsys)
+        assert rc == 0, err
+        assert "bytes/s" in err and "seed" in err
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] != outputs[2]
+
+
+# ---------------------------------------------------------------- output formats
+
+def test_text_output_echoes_prompt_and_ends_with_newline(models, tmp_path, capsys):
+    model_dir, model = models[1]
+    out = tmp_path / "o.txt"
+    rc, _, err = run_cli([model_dir, "-p", "Hello", "--temperature", "0", "-m", 20, "--ignore-eos", "-o", out], capsys)
+    assert rc == 0, err
+    want = "Hello" + naive_greedy(model, b"Hello", 20, True).decode("utf-8", "replace")
+    assert out.read_text(encoding="utf-8") == want + ("" if want.endswith("\n") else "\n")
+
+
+def test_dna_fasta_output_with_acgtn_alphabet(models, tmp_path, capsys):
+    model_dir, _ = models[1]
+    out = tmp_path / "samples.fa"
+    rc, _, err = run_cli([model_dir, "--domain", "dna", "-p", "ACGT\nTGCA", "--alphabet", "ACGTN", "-n", 3,
+                          "-m", 150, "--ignore-eos", "--seed", 4, "--wrap", 60, "-o", out], capsys)
+    assert rc == 0, err
+    records = list(SeqIO.parse(out, "fasta"))
+    assert [r.id for r in records] == ["sample_1", "sample_2", "sample_3"]
+    for r in records:
+        seq = str(r.seq)
+        assert seq.startswith("ACGTTGCA")  # the prompt, whitespace removed
+        assert len(seq) == 8 + 150 and set(seq) <= set("ACGTN")
+    lines = out.read_text().splitlines()
+    assert max(len(line) for line in lines if not line.startswith(">")) == 60
+
+
+def test_dna_prompts_from_a_fasta_file(models, tmp_path, capsys):
+    model_dir, _ = models[1]
+    prompts = tmp_path / "reads.fa"
+    prompts.write_text(">read1 first\nACGTAC\nGT\n>read2\nTTTT\n")
+    rc, out, err = run_cli([model_dir, "--domain", "dna", "-f", prompts, "-m", 10, "--ignore-eos", "--no-echo",
+                            "--json"], capsys)
+    assert rc == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(r["prompt_name"], r["prompt"]) for r in records] == [("read1", "ACGTACGT"), ("read2", "TTTT")]
+    assert all(r["length"] == 10 for r in records)
+
+
+@pytest.mark.slow
+def test_stdin_prompt_equals_prompt_argument(models, tmp_path):
+    model_dir, _ = models[1]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    base = [sys.executable, "-m", "hnet_cli", "generate", str(model_dir), "--temperature", "0", "-m", "12",
+            "--ignore-eos", "--threads", "1", "-q"]
+    piped = subprocess.run(base, input=b"Hello\n", capture_output=True, env=env, timeout=300)
+    direct = subprocess.run(base + ["-p", "Hello"], capture_output=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    assert piped.returncode == 0 and direct.returncode == 0, piped.stderr + direct.stderr
+    assert piped.stdout == direct.stdout and piped.stdout.startswith(b"Hello")
+    assert piped.stderr == b""
+
+
+# ---------------------------------------------------------------- acceptance 4
+
+@pytest.mark.parametrize("case", ["empty file", "blank file", "invalid utf8 file", "invalid utf8 argument",
+                                  "negative temperature", "top-p zero", "top-p above one", "missing model",
+                                  "jsonl without field", "bos in prompt", "bad format"])
+def test_bad_input_gives_one_line_error(case, models, tmp_path, capsys):
+    model_dir, _ = models[1]
+    prompt_file = tmp_path / "prompts.txt"
+    args = [model_dir, "-m", 5]
+    needle = None
+    if case == "empty file":
+        prompt_file.write_bytes(b"")
+        args += ["--prompt-file", prompt_file]
+        needle = "empty"
+    elif case == "blank file":
+        prompt_file.write_bytes(b"\n  \n\n")
+        args += ["--prompt-file", prompt_file]
+        needle = "blank lines"
+    elif case == "invalid utf8 file":
+        prompt_file.write_bytes(b"fine\nbad \xff byte\n")
+        args += ["--prompt-file", prompt_file]
+        needle = f"{prompt_file}:2"
+    elif case == "invalid utf8 argument":
+        args += ["--prompt", os.fsdecode(b"caf\xe9")]  # latin-1 bytes from a shell, as Python receives them
+        needle = "UTF-8"
+    elif case == "negative temperature":
+        args += ["--temperature", "-1"]
+        needle = "--temperature"
+    elif case == "top-p zero":
+        args += ["--top-p", "0"]
+        needle = "--top-p"
+    elif case == "top-p above one":
+        args += ["--top-p", "1.5"]
+        needle = "--top-p"
+    elif case == "missing model":
+        args[0] = tmp_path / "no_such_run"
+        needle = "not found"
+    elif case == "jsonl without field":
+        prompt_file = tmp_path / "p.jsonl"
+        prompt_file.write_text('{"prompt": "ok"}\n{"text_": "x"}\n')
+        args += ["--prompt-file", prompt_file]
+        needle = f"{prompt_file}:2"
+    elif case == "bos in prompt":
+        args += ["--domain", "dna", "--prompt", os.fsdecode(b"AC\xfeGT")]
+        needle = "BOS"
+    elif case == "bad format":
+        args += ["--format", "xml"]
+        needle = "--format"
+    out = tmp_path / "never.txt"
+    rc, stdout, stderr = run_cli(args + ["-o", out], capsys)
+    assert rc != 0
+    assert stderr.startswith("hnet: error: ") and stderr.count("\n") == 1, stderr
+    assert needle in stderr
+    assert not out.exists() and stdout == ""
+
+
+def test_help_shows_examples(capsys):
+    rc, out, _ = run_cli(["--help"], capsys)
+    assert rc == 0
+    assert "Examples:" in out and "hnet generate runs/dna" in out

@@ -65,7 +65,7 @@ def _print_domain(domain) -> None:
         console.print(f"  {path}", markup=False, highlight=False)
     if len(info["default_paths"]) > 5:
         console.print(f"  ... ({len(info['default_paths'])} paths)", markup=False, highlight=False)
-    table = Table(title=f"reader options (--domain-opt KEY=VALUE)")
+    table = Table(title="reader options (--domain-opt KEY=VALUE)")
     for column in ("option", "type", "default", "choices", "help"):
         table.add_column(column)
     for key, option in info["options"].items():

@@ -1,14 +1,17 @@
 """The HTML view: one self-contained page (inline CSS and JS, nothing fetched).
 
 Each document is a section whose text is wrapped in one <span> per chunk per
-shown stage, nested (a stage s+1 chunk is a run of stage s chunks): the first
+shown stage, nested (a stage s+1 chunk is a run of stage s chunks), with one
+short class naming parity and stage (`a0`/`b0`: alternate stage-0 chunks,
+`a1`/`b1`: stage 1, ...): the first
 shown stage is drawn as alternating background colours, each further stage as
 a band of alternating colours under the text. Hovering shows, for every stage
 of the chunk under the pointer, its index, byte range, length, boundary
 probability p of its first element, mean confidence, its text and its bytes
-in hex. Per-chunk numbers and the document's bytes (base64) sit in one JSON
-block per section; spans carry no attributes beyond two class names, so the
-DOM stays lean (one span per chunk, none per byte) for 100 KB inputs.
+in hex. Per-chunk numbers (chunk lengths, and p and confidence in
+thousandths) and the document's bytes (base64) sit in one JSON block per
+section, so the DOM stays lean (one span per chunk, none per byte): about 32
+bytes of page per chunk, 1-3 MB for a 100 KB input.
 
 A character is shown in the chunk that holds its first byte; a chunk that
 begins and ends inside one multi-byte character is drawn as an empty span
@@ -44,9 +47,14 @@ _SCRIPT = r"""
     return d;
   }
   function index(d, sec, s, el) {
-    if (!d.spans[s]) d.spans[s] = Array.prototype.slice.call(sec.querySelectorAll('.seq .s' + s));
+    if (!d.spans[s]) {
+      d.spans[s] = Array.prototype.slice.call(sec.querySelectorAll('.seq .a' + s + ', .seq .b' + s));
+      var st = d.stages[s], at = 0;
+      st.start = st.len.map(function (n) { var a = at; at += n; return a; });
+    }
     return d.spans[s].indexOf(el);
   }
+  function milli(v) { return (v / 1000).toFixed(3); }
   function hex(d, a, b) {
     var out = [];
     for (var i = a; i < b && i < a + 24; i++) out.push(('0' + d.bytes.charCodeAt(i).toString(16)).slice(-2));
@@ -64,15 +72,15 @@ _SCRIPT = r"""
     if (!sec || !el.closest('.seq')) { tip.style.display = 'none'; return; }
     var d = info(sec), lines = [];
     for (var n = el; n && n !== sec; n = n.parentElement) {
-      var m = /(?:^| )s(\d+)(?: |$)/.exec(n.className || '');
+      var m = /(?:^| )[ab](\d+)(?: |$)/.exec(n.className || '');
       if (!m) continue;
       var s = +m[1], st = d.stages[s], i = index(d, sec, s, n);
       if (i < 0) continue;
-      var a = st.start[i], b = i + 1 < st.start.length ? st.start[i + 1] : d.length;
+      var a = st.start[i], b = a + st.len[i];
       var text = n.textContent;
       if (text.length > 60) text = text.slice(0, 57) + '...';
       lines.push('stage ' + s + '  chunk ' + i + '  bytes ' + (d.offset + a) + '-' + (d.offset + b) +
-                 ' (' + (b - a) + ')  p=' + st.p[i] + '  conf=' + st.c[i] +
+                 ' (' + (b - a) + ')  p=' + milli(st.p[i]) + '  conf=' + milli(st.c[i]) +
                  '\n  ' + JSON.stringify(text) + '  [' + hex(d, a, b) + ']');
     }
     if (!lines.length) { tip.style.display = 'none'; return; }
@@ -96,7 +104,7 @@ def _css(stages: list[int], dna: bool) -> str:
         f".seq{{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:15px;"
         f"white-space:pre-wrap;{'word-break:break-all;' if dna else 'overflow-wrap:anywhere;'}"
         f"line-height:calc(1.45em + {line_extra}px);color:#000}}",
-        f".s{lowest}.a{{background:{TEXT_COLOURS[0]}}} .s{lowest}.b{{background:{TEXT_COLOURS[1]}}}",
+        f".a{lowest}{{background:{TEXT_COLOURS[0]}}} .b{lowest}{{background:{TEXT_COLOURS[1]}}}",
         ".z::before{content:'\\2758';color:#d00;font-size:70%}",
         ".ctl{color:#777;font-style:italic}",
         "#tip{position:fixed;display:none;z-index:10;pointer-events:none;background:#222;color:#f4f4f4;"
@@ -105,8 +113,8 @@ def _css(stages: list[int], dna: bool) -> str:
     ]
     for rank, s in enumerate(bands, start=1):
         a, b = BAND_COLOURS[(rank - 1) % len(BAND_COLOURS)]
-        rules.append(f".s{s}{{padding-bottom:{BAND_STEP_PX * (rank - 1) + 1}px;border-bottom:4px solid {a}}}"
-                     f" .s{s}.b{{border-bottom-color:{b}}}")
+        rules.append(f".a{s},.b{s}{{padding-bottom:{BAND_STEP_PX * (rank - 1) + 1}px;border-bottom:4px solid {a}}}"
+                     f" .b{s}{{border-bottom-color:{b}}}")
     return "\n".join(rules)
 
 
@@ -137,8 +145,8 @@ def chunk_spans(seg: Segmentation, stages: list[int]) -> str:
     out: list[str] = []
 
     def span_open(s: int, j: int, empty: bool = False) -> str:
-        cls = f"s{s} {'ab'[j % 2]}" + (" z" if empty else "")
-        return f'<span class="{cls}"></span>' if empty else f'<span class="{cls}">'
+        cls = f"{'ab'[j % 2]}{s}"
+        return f'<span class="{cls} z"></span>' if empty else f"<span class={cls}>"
 
     for u in range(len(units)):
         changed = [s for s in order if ids[s][u] != current[s]]
@@ -166,10 +174,10 @@ def _chunk_data(seg: Segmentation, stages: list[int]) -> str:
             "b64": base64.b64encode(seg.data).decode("ascii"), "stages": {}}
     for s in stages:
         table = seg.chunk_table(s)
-        data["stages"][s] = {
-            "start": table.start.tolist(),
-            "p": [round(v, 4) for v in table.boundary_prob.tolist()],
-            "c": [round(v, 4) for v in table.mean_confidence.tolist()],
+        data["stages"][s] = {  # lengths and thousandths keep the page small; the tables have exact values
+            "len": table.length.tolist(),
+            "p": [round(v * 1000) for v in table.boundary_prob.tolist()],
+            "c": [round(v * 1000) for v in table.mean_confidence.tolist()],
         }
     # "</" cannot end the script element early once escaped
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")

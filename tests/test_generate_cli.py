@@ -241,3 +241,16 @@ def test_help_shows_examples(capsys):
     rc, out, _ = run_cli(["--help"], capsys)
     assert rc == 0
     assert "Examples:" in out and "hnet generate runs/dna" in out
+
+
+def test_run_directory_domain_picks_fasta_output(models, tmp_path, capsys):
+    _, model = models[1]
+    run = tmp_path / "run"
+    save_model(model, run / "checkpoints" / "step_10")
+    (run / "checkpoints" / "LATEST").write_text("step_10\n")
+    (run / "run.json").write_text(json.dumps({"domain": "dna", "paths": []}))
+    rc, out, err = run_cli([run, "-p", "ACGT", "-m", 70, "--ignore-eos", "--seed", 1, "-q"], capsys)
+    assert rc == 0, err
+    (record,) = SeqIO.parse(io.StringIO(out), "fasta")
+    assert record.id == "sample_1" and len(record.seq) == 74
+    assert set(str(record.seq)) <= set("ACGTURYSWKMBDHVNacgturyswkmbdhvn-")

@@ -62,7 +62,7 @@ def generate_command(
     config: Optional[Path] = typer.Option(None, "--config", help="Config JSON for an official .pt checkpoint."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on GPU, fp32 on CPU), fp32 or bf16."),
-    threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0 = torch's default)."),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0 = auto: 1, fastest for per-byte steps)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr but errors."),
 ):
     import secrets
@@ -105,9 +105,11 @@ def generate_command(
 
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
     run_device = pick_device(device)
+    if threads or run_device.type == "cpu":
+        # A generation step is hundreds of small ops: extra threads cost more in
+        # synchronisation than they save (and far more on a busy machine; bench/RESULTS.md).
+        torch.set_num_threads(threads or 1)
     run_dtype = pick_dtype(dtype, run_device)
     lm = hnet_cli.load(model, config=config, device=run_device)
     with open_output(output, "wb") as stream:

@@ -4,12 +4,13 @@ What depends on the domain:
 - sequence domains (unit "base", i.e. dna) write FASTA by default, restrict
   sampling to FASTA letters in FASTA output, and strip whitespace from prompts;
 - every other domain is text: prompts must be valid UTF-8, output is text.
-The domain comes from `--domain`, else from the checkpoint's metadata
-("domain" in the safetensors header, written by `hnet train`), else text.
+The domain comes from `--domain`, else from what `hnet train` recorded
+(RUN/run.json, or "domain" in the safetensors metadata), else text.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -29,23 +30,39 @@ from hnet_cli.generate.sampling import SamplingParams
 from hnet_cli.generate.writers import FASTA_LETTERS, make_writer
 
 FORMATS = ("auto", "text", "fasta", "jsonl")
+RUN_INFO_NAME = "run.json"  # written by `hnet train` (hnet_cli/train/rundir.py): domain, inputs, options
 DEFAULT_DOMAIN = "text"
 
 
 def checkpoint_domain(path: str | Path) -> str | None:
-    """The domain recorded in a checkpoint's safetensors metadata, if any."""
-    from safetensors import safe_open
+    """The domain a model was trained on, as `hnet train` recorded it; None if unknown.
 
-    from hnet_cli.model.checkpoint import WEIGHTS_NAME, resolve_checkpoint_dir
+    Looks at RUN/run.json of a run directory (or of the run around a
+    checkpoint directory RUN/checkpoints/NAME), then at a "domain" entry in
+    the safetensors metadata. Unreadable records count as absent: loading the
+    model reports real problems, and --domain can always say it.
+    """
+    from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME, resolve_checkpoint_dir
 
     path = Path(path)
+    if path.is_dir():
+        for run_dir in (path, path.parent.parent if path.parent.name == CHECKPOINTS_DIR else None):
+            try:
+                info = json.loads((run_dir / RUN_INFO_NAME).read_text()) if run_dir is not None else None
+            except (OSError, ValueError):
+                continue
+            if isinstance(info, dict) and isinstance(info.get("domain"), str):
+                return info["domain"]
     try:
+        from safetensors import safe_open
+
         weights = resolve_checkpoint_dir(path) / WEIGHTS_NAME if path.is_dir() else path
         if weights.suffix != ".safetensors":
             return None
         with safe_open(str(weights), "pt") as f:
-            return (f.metadata() or {}).get("domain")
-    except Exception:  # no metadata is not an error: loading the model reports real problems
+            domain = (f.metadata() or {}).get("domain")
+        return domain if isinstance(domain, str) else None
+    except Exception:  # a damaged file is reported by the model loader, with its reason
         return None
 
 

@@ -86,7 +86,9 @@ def test_comparison_per_file_csv_and_perturbations(tmp_path, capsys, run_dirs):
     assert [m["stages"] for m in report["models"]] == [1, 2]
     assert [m["checkpoint"].endswith("step_000100") for m in report["models"]] == [True, True]
     # the tables went to stderr, since JSON took stdout: a comparison with both models
-    assert str(run_dirs[0]) in err and str(run_dirs[1]) in err and "Δbpb" in err and "robustness" in err
+    assert [m["model"] for m in report["models"]] == ["run0", "run1"]  # short labels; full paths in "path"
+    assert [m["path"] for m in report["models"]] == [str(d) for d in run_dirs]
+    assert "run0" in err and "run1" in err and "Δbpb" in err and "robustness" in err
     for m in report["models"]:
         files = {Path(f["source"]).name: f for f in m["files"]}
         assert files["a.txt"]["bytes"] == 300 and files["b.txt"]["units"] == 24 * 3 + 3
@@ -100,8 +102,8 @@ def test_comparison_per_file_csv_and_perturbations(tmp_path, capsys, run_dirs):
         assert drop["bits_per_original_byte"] == pytest.approx(drop["bits"] / m["bytes"])
     rows = list(csv.DictReader(out_csv.open()))
     corpus_rows = [r for r in rows if r["scope"] == "corpus"]
-    assert [(r["model"], r["perturbation"]) for r in corpus_rows] == [
-        (str(d), p) for d in run_dirs for p in ("clean", "uppercase", "drop")]
+    assert [(r["model"], r["path"], r["perturbation"]) for r in corpus_rows] == [
+        (d.name, str(d), p) for d in run_dirs for p in ("clean", "uppercase", "drop")]
     assert float(corpus_rows[0]["bpb"]) == pytest.approx(report["models"][0]["bpb"], rel=1e-12)
     assert sum(r["scope"] == "file" for r in rows) == 2 * 3 * 2
 
@@ -171,6 +173,30 @@ def test_code_tree(tmp_path, capsys, run_dirs):
     report = json.loads(out)
     assert report["corpus"]["documents"] == 2 and report["models"][0]["bytes"] == sum(map(len, sources))
     assert report["corpus"]["skipped"] == {"binary file": 1}
+
+
+def test_domain_and_reader_options_come_from_the_training_run(tmp_path, capsys, run_dirs):
+    run_dir = tmp_path / "dna_run"
+    save_model(tiny_model(1, seed=5), run_dir / "checkpoints" / "step_000010")
+    (run_dir / "checkpoints" / "BEST").write_text("step_000010")
+    (run_dir / "run.json").write_text(json.dumps({"domain": "dna", "domain_options": {"softmask": "keep"}}))
+    fasta = tmp_path / "soft.fa"
+    fasta.write_text(">r1\nACGTacgtACGTacgt\n")
+    code, out, err = run(["eval", str(run_dir), str(fasta), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["domain"] == "dna" and report["domain_options"]["softmask"] == "keep"
+    assert "run.json" in err
+    model = load(run_dir)
+    keep = report["models"][0]["bpb"]
+    assert abs(keep - bits_of(model, b"ACGTacgtACGTacgt") / 16) <= 1e-6
+    # --domain-opt overrides what the run recorded; checkpoint dirs inside the run find it too
+    code, out, err = run(["eval", str(run_dir / "checkpoints" / "step_000010"), str(fasta), "-o", "softmask=fold",
+                          "--json", "-q"], capsys)
+    assert code == 0, err
+    fold = json.loads(out)
+    assert fold["domain"] == "dna" and fold["domain_options"]["softmask"] == "fold"
+    assert abs(fold["models"][0]["bpb"] - bits_of(model, b"ACGTACGTACGTACGT") / 16) <= 1e-6
 
 
 def test_model_or_data_rule(tmp_path, run_dirs):

@@ -39,7 +39,9 @@ def eval_command(
     args: Optional[List[str]] = typer.Argument(None, metavar="MODEL [MORE_MODELS...] PATHS...",
                                                help="Models, then data files, directories, globs or - (stdin)."),
     model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="A model (repeatable); all ARGS are then data."),
-    domain: str = typer.Option("text", "--domain", "-d", help="How to read the data: dna, code, text, chinese (zh), ..."),
+    domain: Optional[str] = typer.Option(None, "--domain", "-d", show_default=False,
+                                         help="How to read the data: dna, code, text, chinese (zh), ... "
+                                              "[default: the first model's training domain, else text]"),
     domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
                                                    help="A reader option (repeatable); see `hnet domains NAME`."),
     config: Optional[str] = typer.Option(None, "--config", help="Config JSON for models given as .pt/.safetensors files."),
@@ -57,7 +59,6 @@ def eval_command(
     per_record: bool = typer.Option(False, "--per-record", help="Scores per document (record, source file, row)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; with --json or --csv -, no tables either."),
 ):
-    from hnet_cli.data.registry import get_domain
     from hnet_cli.errors import ConfigError
     from hnet_cli.eval.api import evaluate
     from hnet_cli.eval.models import split_models_and_data
@@ -70,9 +71,9 @@ def eval_command(
         raise ConfigError("no model given: hnet eval MODEL PATHS... (see hnet eval --help)")
     if as_json and csv_path == "-":
         raise ConfigError("--json and --csv - both want stdout; write the CSV to a file")
-    options = get_domain(domain).parse_options(domain_opt or [])
+    domain_name, options, note = _domain_and_options(domain, domain_opt or [], models[0])
     report = evaluate(
-        models, paths, domain=domain, domain_options=options, config=config, context=context, stride=stride,
+        models, paths, domain=domain_name, domain_options=options, config=config, context=context, stride=stride,
         batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
         per_file=per_file, per_record=per_record, reporter=make_reporter(quiet=quiet),
     )
@@ -84,6 +85,8 @@ def eval_command(
         console = Console(file=sys.stderr if machine_on_stdout else sys.stdout)
         if not console.is_terminal:
             console.width = max(console.width, 140)  # logs and pipes: do not squeeze the tables to 80 columns
+        if note:
+            console.print(note, markup=False, highlight=False)
         for table in tables(report, per_file=per_file, per_record=per_record):
             console.print(table)
         for line in summary_lines(report):
@@ -92,6 +95,30 @@ def eval_command(
         write_output(csv_path, csv_text(report))
     if as_json:
         typer.echo(json.dumps(report_dict(report), indent=2))
+
+
+def _domain_and_options(domain: str | None, pairs: list[str], first_model: str) -> tuple[str, dict, str]:
+    """--domain, else the first model's training domain (with its reader options), else text.
+
+    --domain-opt pairs override the inherited options. Returns (name, options, note for the user).
+    """
+    from hnet_cli.data.registry import get_domain
+    from hnet_cli.eval.models import training_domain
+
+    inherited, note = {}, ""
+    if domain is None:
+        found = training_domain(first_model)
+        if found is not None:
+            domain, inherited, where = found
+            note = f"domain {domain} and its reader options from {where}"
+        else:
+            domain = "text"
+    dom = get_domain(domain)
+    given_keys = {pair.partition("=")[0].strip() for pair in pairs}
+    parsed = dom.parse_options(pairs)
+    options = {k: v for k, v in inherited.items() if k in dom.options}
+    options.update({k: v for k, v in parsed.items() if k in given_keys})
+    return dom.name, options, note
 
 
 def register(app: typer.Typer) -> None:

@@ -47,6 +47,7 @@ class ModelReport:
 class EvalReport:
     domain: str
     unit: str
+    domain_options: dict
     paths: list[str]
     context: int
     stride: int
@@ -142,7 +143,7 @@ def evaluate(
     reporter = reporter or NullReporter()
 
     corpus = _Corpus(dom, paths, options)
-    report = EvalReport(domain=dom.name, unit=dom.unit, paths=paths, context=context, stride=stride,
+    report = EvalReport(domain=dom.name, unit=dom.unit, domain_options=options, paths=paths, context=context, stride=stride,
                         batch_size=batch_size, device=str(dev), dtype=str(dt).replace("torch.", ""), seed=seed,
                         perturbations=perturbations, read_stats=corpus.stats)
     common = dict(count_units=dom.count_units, context=context, stride=stride, batch_size=batch_size,

@@ -11,6 +11,7 @@ names the models explicitly; then every positional argument is data.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from hnet_cli.errors import CheckpointError, ConfigError
 from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME, resolve_checkpoint_dir
 
 WEIGHT_SUFFIXES = (".pt", ".safetensors")
+RUN_INFO_NAME = "run.json"  # written by `hnet train`: domain, inputs, reader options
 
 
 def looks_like_model(arg: str) -> bool:
@@ -58,6 +60,29 @@ class ModelSource:
         return load(self.path, config=self.config, device=device)
 
 
+def short_labels(paths: list[str]) -> list[str]:
+    """Names for the tables: the fewest trailing path components that tell the models apart.
+
+    ["runs/a", "runs/b"] -> ["a", "b"]; ["x/run", "y/run"] -> ["x/run", "y/run"];
+    the same path twice -> "a", "a #2". JSON output keeps the full paths.
+    """
+    parts = [Path(p).parts or (p,) for p in paths]
+    depth = [1] * len(paths)
+    while True:
+        labels = ["/".join(pt[-d:]) for pt, d in zip(parts, depth)]
+        clashes = {i for i, label in enumerate(labels) if labels.count(label) > 1 and depth[i] < len(parts[i])}
+        if not clashes:
+            break
+        for i in clashes:
+            depth[i] += 1
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
+
+
 def resolve_models(paths: list[str], config: str | os.PathLike | None = None) -> list[ModelSource]:
     """Check every model path before any work starts; unique labels for the tables.
 
@@ -65,8 +90,8 @@ def resolve_models(paths: list[str], config: str | os.PathLike | None = None) ->
     checkpoint and run directories always use their own config.json.
     """
     sources = []
-    seen: dict[str, int] = {}
-    for raw in paths:
+    labels = short_labels(paths)
+    for raw, label in zip(paths, labels):
         path = Path(raw)
         if not path.exists():
             raise CheckpointError(f"{raw}: checkpoint not found")
@@ -78,11 +103,31 @@ def resolve_models(paths: list[str], config: str | os.PathLike | None = None) ->
                 raise CheckpointError(f"{raw}: not a model (expected a run or checkpoint directory, .pt or .safetensors)")
             checkpoint = raw
             model_config = None if config is None else os.fspath(config)
-        label = raw.rstrip("/") or raw
-        seen[label] = seen.get(label, 0) + 1
-        if seen[label] > 1:
-            label = f"{label} #{seen[label]}"
         sources.append(ModelSource(path=raw, label=label, checkpoint=checkpoint, config=model_config))
     if config is not None and not any(s.config for s in sources):
         raise ConfigError("--config applies to models given as .pt or .safetensors files; none was given")
     return sources
+
+
+def training_domain(model_path: str) -> tuple[str, dict, str] | None:
+    """(domain, reader options, where) recorded by `hnet train` for a run, or None.
+
+    Looks at RUN/run.json for a run directory, and at the run around a
+    checkpoint directory RUN/checkpoints/NAME. A file that cannot be read is
+    treated as absent: the domain then has to be given with --domain.
+    """
+    path = Path(model_path)
+    if not path.is_dir():
+        return None
+    for run_dir in (path, path.parent.parent if path.parent.name == CHECKPOINTS_DIR else None):
+        if run_dir is None:
+            continue
+        info_path = run_dir / RUN_INFO_NAME
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(info, dict) and isinstance(info.get("domain"), str):
+            options = info.get("domain_options") if isinstance(info.get("domain_options"), dict) else {}
+            return info["domain"], options, str(info_path)
+    return None

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from hnet_cli.eval.api import EvalReport, ModelReport
 
 CSV_COLUMNS = [
-    "model", "perturbation", "scope", "source", "name", "documents", "bytes", "units", "bits", "bpb",
+    "model", "path", "perturbation", "scope", "source", "name", "documents", "bytes", "units", "bits", "bpb",
     "bits_per_unit", "bits_per_original_byte", "delta_bpb", "compression", "bpic", "bytes_per_second",
 ]
 
@@ -79,6 +79,7 @@ def report_dict(report: "EvalReport") -> dict:
     return _clean_floats({
         "domain": report.domain,
         "unit": report.unit,
+        "domain_options": {k: list(v) if isinstance(v, tuple) else v for k, v in report.domain_options.items()},
         "paths": report.paths,
         "context": report.context,
         "stride": report.stride,
@@ -101,9 +102,9 @@ def csv_text(report: "EvalReport") -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
 
-    def row(model, perturbation, scope, source, name, score: Score, **extra):
+    def row(m, perturbation, scope, source, name, score: Score, **extra):
         writer.writerow({
-            "model": model, "perturbation": perturbation, "scope": scope, "source": source, "name": name,
+            "model": m.label, "path": m.path, "perturbation": perturbation, "scope": scope, "source": source, "name": name,
             "documents": score.documents, "bytes": score.bytes, "units": score.units, "bits": _fmt_csv(score.bits),
             "bpb": _fmt_csv(score.bpb), "bits_per_unit": _fmt_csv(score.bits_per_unit),
             **{k: _fmt_csv(v) if isinstance(v, float) else v for k, v in extra.items()},
@@ -113,14 +114,14 @@ def csv_text(report: "EvalReport") -> str:
         passes = [("clean", m.clean)] + list(m.perturbed.items())
         for name, p in passes:
             delta = p.corpus.bpb - m.clean.corpus.bpb if name != "clean" else ""
-            row(m.label, name, "corpus", "", "", p.corpus,
+            row(m, name, "corpus", "", "", p.corpus,
                 bits_per_original_byte=p.bits_per_original_byte, delta_bpb=delta,
                 compression=";".join(f"{s.compression:.6g}" for s in p.stages), bpic=p.bpic,
                 bytes_per_second=p.bytes_per_second)
             for source, score in p.files.items():
-                row(m.label, name, "file", source, "", score)
+                row(m, name, "file", source, "", score)
             for r in p.records:
-                row(m.label, name, "record", r.source, r.name, r.score)
+                row(m, name, "record", r.source, r.name, r.score)
     return buf.getvalue()
 
 
@@ -148,17 +149,22 @@ def tables(report: "EvalReport", per_file: bool = False, per_record: bool = Fals
     """rich renderables: scores (a comparison when several models), chunking, perturbations, files, records."""
     from rich.table import Table
 
-    def table(title: str, columns: list[str]) -> Table:
+    def table(title: str, columns: list[str], text_columns: int = 1) -> Table:
+        # Names (models, files) fold onto several lines when long; numbers never shrink.
         t = Table(title=title, title_justify="left")
         for i, col in enumerate(columns):
-            t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+            if i < text_columns:
+                t.add_column(col, overflow="fold", min_width=min(len(col), 12))
+            else:
+                t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
         return t
 
     out = []
     stats = report.read_stats
     several = len(report.models) >= 2
     max_stages = max((m.num_stages for m in report.models), default=0)
-    title = (f"{report.domain}: {stats.documents:,} documents, {stats.bytes:,} bytes; context {report.context}, "
+    title = (f"{report.domain}: {stats.documents:,} document{'s' if stats.documents != 1 else ''}, {stats.bytes:,} bytes; "
+             f"context {report.context}, "
              f"stride {report.stride} (>= {report.min_left_context} bytes of left context)")
     columns = ["model", "stages", "bpb", f"bits/{report.unit}"] + (["Δbpb"] if several else [])
     columns += [f"L{s + 1}/L{s}" for s in range(max_stages)] + ["BPIC", "bytes/s"]
@@ -210,7 +216,7 @@ def tables(report: "EvalReport", per_file: bool = False, per_record: bool = Fals
 
     if per_record:
         records = table(f"per record: bpb" + (f" (bits/{report.unit})" if not several else ""),
-                        ["record", "file", "bytes", *[m.label for m in report.models]])
+                        ["record", "file", "bytes", *[m.label for m in report.models]], text_columns=2)
         base = report.models[0].clean.records if report.models else []
         for i, r in enumerate(base):
             cells = [r.name, r.source, f"{r.score.bytes:,}"]

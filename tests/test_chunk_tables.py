@@ -1,6 +1,7 @@
 """hnet chunk tables (TSV, JSON Lines, Parquet) carry the model's numbers; --stats counts right."""
 
 import json
+import struct
 from collections import Counter
 
 import pyarrow.parquet as pq
@@ -167,11 +168,19 @@ def test_per_chunk_tables_equal_direct_forward(fmt, models, texts, tmp_path, cap
     assert [(r["doc"], r["stage"]) for r in rows] == sorted((r["doc"], r["stage"]) for r in rows)
 
 
-def test_single_stage_selection_and_stdout(models, texts, capsys):
+def test_single_stage_selection_and_stdout_with_exact_float32(models, texts, capsys):
     assert main(["chunk", str(texts[1]), "-m", str(models[2]), "--stage", "1", "-f", "tsv", "-q"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split("\t") == ["doc", "record", "position", "byte", "p1", "boundary1", "chunk1"]
-    assert len(lines) == 1 + len(TEXTS["short.txt"].encode())
+    data = TEXTS["short.txt"].encode()
+    assert len(lines) == 1 + len(data)
+    # One document, one forward: the TSV text reads back as the very float32 of a direct forward.
+    p_at = {e[0]: e[1] for e in reference_segmentation(hnet_cli.load(models[2]), data)[1]["elements"]}
+    cells = [line.split("\t")[4] for line in lines[1:]]
+    assert [i for i, c in enumerate(cells) if c] == sorted(p_at)
+    for i, cell in enumerate(cells):
+        if cell:
+            assert struct.unpack("f", struct.pack("f", float(cell)))[0] == p_at[i], i
 
 
 def test_stats_counts_match_the_chunks(models, tmp_path, capsys):

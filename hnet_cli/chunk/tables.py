@@ -18,7 +18,8 @@ Per chunk (`--per chunk`):
              \\xNN); JSON/Parquet: UTF-8 text with invalid bytes as \\xNN; Parquet
              also has `bytes` (binary, exact).
 
-Numbers are the model's float32 values, written exactly (shortest repr).
+Numbers are the model's float32 values: TSV writes 9 significant digits
+(which read back as the same float32), JSON the exact value, Parquet float32.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def _tsv_cell(value) -> str:
         return "0"
     if isinstance(value, str):
         return value.replace("\t", " ").replace("\n", " ")  # record names: never break the row
-    return repr(value) if isinstance(value, float) else str(value)
+    # 9 significant digits identify a float32 exactly, in about half the width of repr()
+    return format(value, ".9g") if isinstance(value, float) else str(value)
 
 
 class TableWriter:

@@ -129,3 +129,23 @@ def test_json_summary_goes_to_stderr_when_the_output_is_stdout(model_dir, text_f
     captured = capsys.readouterr()
     assert captured.out.startswith("in.txt\t0\t")
     assert json.loads(captured.err)["format"] == "bed"
+
+
+def test_run_directory_gives_domain_and_reader_options(tmp_path, capsys):
+    """A run dir's run.json (written by hnet train) decides how input is read unless overridden."""
+    run = tmp_path / "run"
+    save_model(tiny_model(1, seed=5), run / "checkpoints" / "step_000010")
+    (run / "checkpoints" / "LATEST").write_text("step_000010\n")
+    (run / "run.json").write_text(json.dumps({"domain": "dna", "domain_options": {"softmask": "keep", "n_split": 100}}))
+    fasta = tmp_path / "soft.txt"  # not a FASTA name: only run.json says it is DNA
+    fasta.write_text(">r\nACGTacgtNNNNACGT\n")
+    assert main(["chunk", str(fasta), "-m", str(run), "-f", "tsv", "--json", "-q", "--output",
+                 str(tmp_path / "a.tsv")]) == 0
+    assert json.loads(capsys.readouterr().out)["domain"] == "dna"
+    _, rows = tsv_rows(tmp_path / "a.tsv")
+    assert bytes(r["byte"] for r in rows) == b"ACGTacgtNNNNACGT"  # soft-masking kept, N run kept
+    assert {r["record"] for r in rows} == {"r"}
+    assert main(["chunk", str(fasta), "-m", str(run / "checkpoints" / "step_000010"), "-o", "softmask=fold",
+                 "-f", "tsv", "-q", "--output", str(tmp_path / "b.tsv")]) == 0
+    _, rows = tsv_rows(tmp_path / "b.tsv")
+    assert bytes(r["byte"] for r in rows) == b"ACGTACGTNNNNACGT"

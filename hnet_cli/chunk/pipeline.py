@@ -6,14 +6,17 @@
     result.stats              # ChunkStats when request.stats
 
 Input: a domain reader's Documents (the domain's bundled sample when no paths
-are given). Pieces of one record or file that a reader cut for memory
-(meta["continues"]) are joined again, so chunks never break where a reader
-happened to cut; for DNA, runs of N are kept (n_split=0) unless the user sets
-`--domain-opt n_split=K`, so BED output covers whole records.
+are given). Without --domain, a run directory's own domain and reader options
+(RUN/run.json) are used, so `hnet chunk -m runs/dna` reads as training did.
+Pieces of one record or file that a reader cut for memory (meta["continues"])
+are joined again, so chunks never break where a reader happened to cut; for
+DNA, runs of N are kept (n_split=0) unless the user sets `--domain-opt
+n_split=K`, so BED output covers whole records.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ FORMATS = ("auto", "term", "html", "json", "tsv", "parquet", "bed")
 SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".jsonl": "json", ".ndjson": "json",
                   ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet", ".bed": "bed"}
 PER = ("byte", "chunk")
+RUN_INFO_NAME = "run.json"  # written by `hnet train` (hnet_cli/train/rundir.py)
 
 
 @dataclass
@@ -98,12 +102,30 @@ def parse_stages(text: str, num_stages: int) -> list[int]:
     return sorted(stages)
 
 
-def pick_domain(name: str | None, paths: list[str]):
-    """The named domain; or dna when every input is FASTA/FASTQ by its name, else text."""
+def trained_on(model_path: str) -> dict:
+    """What a training run recorded about its data (RUN/run.json: domain, reader options), or {}.
+
+    `model_path` may be the run dir or one of its checkpoints (RUN/checkpoints/NAME).
+    """
+    path = Path(model_path)
+    for run in (path, path.parent.parent):
+        info = run / RUN_INFO_NAME
+        if info.is_file():
+            try:
+                return json.loads(info.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+    return {}
+
+
+def pick_domain(name: str | None, paths: list[str], trained: dict | None = None):
+    """The named domain; else the one the model was trained on; else by file names (dna or text)."""
     from hnet_cli.data.registry import get_domain
 
     if name:
         return get_domain(name)
+    if trained and trained.get("domain"):
+        return get_domain(str(trained["domain"]))
     files = [p for p in paths if p != "-"]
     if not paths:
         raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
@@ -204,9 +226,18 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
         raise ConfigError(f"--batch-tokens must be at least 2 (got {request.batch_tokens})")
     check_window(request.window, request.overlap)
     fmt = resolve_format(request.format, request.output, stdout_is_tty)
-    domain = pick_domain(request.domain, request.paths)
-    options = domain.parse_options(request.domain_options)
+    trained = trained_on(request.model)
+    domain = pick_domain(request.domain, request.paths, trained)
     given = {pair.partition("=")[0].strip() for pair in request.domain_options}
+    options = domain.parse_options(request.domain_options)
+    if trained.get("domain") == domain.name:
+        # Read as in training (case folding, text field, ...) unless told otherwise.
+        for key, value in (trained.get("domain_options") or {}).items():
+            if key in domain.options and key not in given:
+                try:
+                    options[key] = domain.options[key].check(key, tuple(value) if isinstance(value, list) else value)
+                except ConfigError:
+                    pass  # a value this version no longer accepts: keep the default
     if domain.name == "dna" and "n_split" in options and "n_split" not in given:
         options["n_split"] = 0  # keep N runs: BED intervals then cover whole records
     for path in request.paths:

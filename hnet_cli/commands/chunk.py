@@ -23,8 +23,9 @@ json is JSON Lines (one object per row). Rows are per byte unless
 score = mean confidence x 1000); several stages become one track each.
 
 FILES: files, directories, globs or - (stdin); none = the domain's bundled
-sample. --domain: dna for FASTA/FASTQ file names, else text (give code or
-chinese explicitly). DNA keeps runs of N (n_split=0) so BED covers whole records.
+sample. --domain: the one the run was trained on (RUN/run.json, with its
+reader options), else dna for FASTA/FASTQ file names, else text. DNA keeps
+runs of N (n_split=0) so BED covers whole records.
 
 Long documents are read in windows of --window bytes overlapping by
 --overlap and stitched at the middle of each overlap. A document that fits
@@ -40,7 +41,7 @@ Examples:
   hnet chunk notes.txt --model runs/text                   # coloured view in the terminal
   hnet chunk genome.fa.gz -m runs/dna --stage 0 -f bed > chunks.bed
   zcat asm.fa.gz | hnet chunk - -m runs/dna -d dna -f bed -s 0 | bedtools intersect -a - -b genes.bed -u
-  hnet chunk -m runs/dna -d dna -f bed --track-line --output lambda.bed   # bundled lambda genome, for IGV
+  hnet chunk -m runs/dna -f bed --track-line --output lambda.bed   # the run's domain, its bundled genome, for IGV
   hnet chunk src/ -m runs/code -d code --per chunk -f tsv | sort -t$'\\t' -k7,7nr | head
   hnet chunk poems.txt -m runs/zh -d chinese --output poems.html          # hover chunks in a browser
   hnet chunk big.fa -m runs/dna --limit 100000 --stats                    # first 100 kB, with statistics
@@ -58,8 +59,8 @@ def chunk_command(
     config: Optional[str] = typer.Option(None, "--config", metavar="CONFIG.json",
                                          help="Model config, for official .pt checkpoints."),
     domain: Optional[str] = typer.Option(None, "--domain", "-d",
-                                         help="Input domain (dna, code, text, chinese, ...). "
-                                              "Default: dna for FASTA/FASTQ names, else text."),
+                                         help="Input domain (dna, code, text, chinese, ...). Default: the "
+                                              "run's own, else dna for FASTA/FASTQ names, else text."),
     domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
                                                    help="A reader option (repeatable); see `hnet domains NAME`."),
     fmt: str = typer.Option("auto", "--format", "-f",

@@ -13,6 +13,7 @@ and upsamples: position t reads zbar of its chunk, cumsum(b)_t - 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hnet_cli import ops
-from hnet_cli.model.precision import at_least_fp32
+from hnet_cli.model.precision import at_least_fp32, full_precision
 from hnet_cli.model.sequence import SeqInfo, positions_from_seq_idx
 
 P_CLAMP = 1e-4
@@ -79,10 +80,15 @@ class RoutingModule(nn.Module):
             boundary = boundary & valid
         return RoutingOutput(p, boundary, torch.maximum(p, 1 - p))
 
+    def _project(self, layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+        """Routing decides boundaries at p > 0.5: its projections run in (at least) fp32, autocast or not."""
+        with full_precision(h.device.type):
+            return F.linear(at_least_fp32(h), at_least_fp32(layer.weight))
+
     def forward(self, h: torch.Tensor, info: SeqInfo, cache: RoutingCache | None = None) -> RoutingOutput:
-        q = F.normalize(self.q_proj_layer(h[:, :-1]), dim=-1)
-        k = F.normalize(self.k_proj_layer(h[:, 1:]), dim=-1)
-        cos_sim = at_least_fp32((q * k).sum(-1))
+        q = F.normalize(self._project(self.q_proj_layer, h[:, :-1]), dim=-1)
+        k = F.normalize(self._project(self.k_proj_layer, h[:, 1:]), dim=-1)
+        cos_sim = (q * k).sum(-1)
         p = torch.clamp((1 - cos_sim) / 2, min=0.0, max=1.0)
         p = F.pad(p, (1, 0), value=1.0)  # p_0 = 1
         if info.seq_idx is not None:
@@ -101,37 +107,73 @@ class RoutingModule(nn.Module):
 
     def step(self, h: torch.Tensor, cache: RoutingCache) -> RoutingOutput:
         """h (b, d): the new position of every row."""
-        q = F.normalize(self.q_proj_layer(cache.last_hidden.to(h.dtype)), dim=-1)
-        k = F.normalize(self.k_proj_layer(h), dim=-1)
-        p = torch.clamp((1 - at_least_fp32((q * k).sum(-1))) / 2, min=0.0, max=1.0)
+        q = F.normalize(self._project(self.q_proj_layer, cache.last_hidden.to(h.dtype)), dim=-1)
+        k = F.normalize(self._project(self.k_proj_layer, h), dim=-1)
+        p = torch.clamp((1 - (q * k).sum(-1)) / 2, min=0.0, max=1.0)
         p = torch.where(cache.has_seen, p, torch.ones_like(p))
         cache.last_hidden.copy_(h)
         cache.has_seen.fill_(True)
         return self._outputs(p, None)
 
 
-def chunk(h: torch.Tensor, boundary: torch.Tensor, info: SeqInfo):
+@dataclass(frozen=True)
+class ChunkBudget:
+    """A fixed chunk-sequence length per stage, so shapes depend on the batch size alone.
+
+    Without a budget the chunk sequence is as long as the row with the most
+    boundaries, so every batch has a new shape (torch.compile recompiles, the
+    allocator fragments) and an "unlucky" batch costs more memory. With one,
+    each row reserves `ceil(fraction * L / multiple) * multiple` chunk slots
+    (capped at L); a batch that needs more grows to the next multiple, so the
+    few shapes that exist are known in advance. Unused slots are padding
+    (mask False), which the inner network never lets touch real positions.
+    """
+
+    fraction: float  # slots reserved per row, as a fraction of the stage's input length L
+    multiple: int = 256  # granularity of the reserved length (and of growth past it)
+
+    def __post_init__(self):
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"chunk budget fraction must be in (0, 1], got {self.fraction}")
+        if self.multiple < 1:
+            raise ValueError(f"chunk budget multiple must be >= 1, got {self.multiple}")
+
+    def length(self, needed: int, length: int) -> int:
+        """Chunk slots per row for a stage input of `length` whose fullest row has `needed` boundaries."""
+        m = self.multiple
+        reserved = -(-math.ceil(self.fraction * length) // m) * m
+        if needed > reserved:
+            reserved = -(-needed // m) * m
+        return min(reserved, length)
+
+
+def chunk(h: torch.Tensor, boundary: torch.Tensor, info: SeqInfo, budget: ChunkBudget | None = None):
     """Keep the boundary positions of each row, in order.
 
-    Returns the chunk sequence (b, L', d) with L' the largest boundary count,
-    its SeqInfo, and `order` (b, L'): which position each chunk came from.
-    Rows with fewer chunks are padded at the end (mask False).
+    Returns the chunk sequence (b, L', d), its SeqInfo, and `order` (b, L'):
+    which position each chunk came from. L' is the largest boundary count of a
+    row, or the length `budget` reserves. Rows with fewer chunks are padded at
+    the end (mask False).
     """
     b, l, d = h.shape
     counts = boundary.sum(1)
-    l_next = int(counts.max()) if b else 0
+    # One transfer for both numbers: the length to allocate and whether any row is padded.
+    fewest, most = torch.stack(torch.aminmax(counts)).tolist() if b else (0, 0)
+    l_next = most if budget is None else budget.length(most, l)
     # Stable sort puts the boundary positions first, in their original order.
     order = torch.argsort((~boundary).to(torch.int8), dim=1, stable=True)[:, :l_next]
     h_next = torch.gather(h, 1, order[..., None].expand(b, l_next, d))
     mask_next = torch.arange(l_next, device=h.device)[None] < counts[:, None]
+    all_valid = fewest == l_next
     if info.seq_idx is None:
-        info_next = SeqInfo.from_mask(mask_next)
+        info_next = SeqInfo.from_mask(mask_next, all_valid)
     else:
         seq_next = torch.gather(info.seq_idx, 1, order)
         # Padding keeps the last document number so seq_idx stays non-decreasing.
         last = torch.gather(seq_next, 1, (counts - 1).clamp(min=0)[:, None])
         seq_next = torch.where(mask_next, seq_next, last)
-        info_next = SeqInfo(mask=mask_next, seq_idx=seq_next, position=positions_from_seq_idx(seq_next))
+        info_next = SeqInfo(mask=mask_next, seq_idx=seq_next, position=positions_from_seq_idx(seq_next),
+                            known_all_valid=all_valid)
     return h_next, info_next, order
 
 

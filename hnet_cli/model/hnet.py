@@ -15,6 +15,7 @@ from torch import nn
 from hnet_cli.model.block import Isotropic
 from hnet_cli.model.config import HNetConfig
 from hnet_cli.model.dynamic_chunking import (
+    ChunkBudget,
     DechunkCache,
     RoutingModule,
     RoutingOutput,
@@ -23,6 +24,7 @@ from hnet_cli.model.dynamic_chunking import (
     dechunk_step,
     ste,
 )
+from hnet_cli.model.precision import full_precision
 from hnet_cli.model.sequence import SeqInfo
 
 BOS = 254  # the released byte tokenizer's begin-of-sequence byte
@@ -65,6 +67,8 @@ class HNet(nn.Module):
         self.d_model = config.d_model[stage]
         layout = config.stages[stage]
         self.is_innermost = stage == config.num_stages
+        # Fixed chunk-sequence length for this stage's inner network (None: the fullest row's count).
+        self.chunk_budget: ChunkBudget | None = None
         # widen: an inner stage wider than the outer one appends a learned vector
         d_outer = config.d_model[stage - 1] if stage > 0 else self.d_model
         if self.d_model > d_outer:
@@ -84,6 +88,11 @@ class HNet(nn.Module):
         if device is None or torch.device(device).type != "meta":
             nn.init.zeros_(self.residual_proj.weight)
 
+    def _residual(self, h: torch.Tensor) -> torch.Tensor:
+        """residual_proj(h_t) in fp32, also under bf16 autocast (the released model keeps it fp32)."""
+        with full_precision(h.device.type):
+            return self.residual_proj(h.to(self.residual_proj.weight.dtype))
+
     def _widen(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad_dimension is None:
             return x
@@ -98,9 +107,9 @@ class HNet(nn.Module):
             x = self.main_network(x, info, None if cache is None else cache.main)
             return x[..., :d_outer], []
         h = self.encoder(x, info, None if cache is None else cache.encoder)
-        residual = self.residual_proj(h.to(self.residual_proj.weight.dtype))
+        residual = self._residual(h)
         route: RoutingOutput = self.routing_module(h, info, None if cache is None else cache.routing)
-        h_chunks, info_next, order = chunk(h, route.boundary_mask, info)
+        h_chunks, info_next, order = chunk(h, route.boundary_mask, info, self.chunk_budget)
         z_hat, inner = self.main_network(h_chunks, info_next, None if cache is None else cache.main)
         z = dechunk(z_hat, route.boundary_mask, route.boundary_prob, order, info_next,
                     None if cache is None else cache.dechunk)
@@ -133,7 +142,7 @@ class HNet(nn.Module):
         if self.is_innermost:
             return self.main_network.step(x, cache.main, rows)[..., :d_outer], []
         h = self.encoder.step(x, cache.encoder, rows)
-        residual = self.residual_proj(h.to(self.residual_proj.weight.dtype))
+        residual = self._residual(h)
         route = self._routing_step(h, cache, rows)
         boundary_rows = route.boundary_mask.nonzero(as_tuple=True)[0]
         inner_rows = boundary_rows if rows is None else rows[boundary_rows]
@@ -230,8 +239,9 @@ class HNetLM(nn.Module):
             info = SeqInfo.from_seq_idx(seq_idx, mask)
         else:
             if mask is None:
-                mask = torch.ones(input_ids.shape, dtype=torch.bool, device=input_ids.device)
-            info = SeqInfo.from_mask(mask)
+                info = SeqInfo.from_mask(torch.ones(input_ids.shape, dtype=torch.bool, device=input_ids.device), True)
+            else:
+                info = SeqInfo.from_mask(mask)
         x = self.embeddings(input_ids)
         x, stages = self.backbone(x, info, cache)
         logits = self.lm_head(x.to(self.lm_head.weight.dtype))

@@ -16,7 +16,7 @@ routing, smoothing all read seq_idx).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,24 +26,32 @@ class SeqInfo:
     mask: torch.Tensor
     seq_idx: torch.Tensor | None
     position: torch.Tensor
+    # Whether every position is real, when already known. Reading `mask.all()`
+    # waits for the GPU, and inside torch.compile it splits the graph, so it is
+    # found once per sequence (or given by the constructor) rather than per layer.
+    known_all_valid: bool | None = field(default=None, repr=False)
 
     @property
     def all_valid(self) -> bool:
-        return bool(self.mask.all())
+        if self.known_all_valid is None:
+            self.known_all_valid = bool(self.mask.all())
+        return self.known_all_valid
 
     @staticmethod
-    def from_mask(mask: torch.Tensor) -> "SeqInfo":
+    def from_mask(mask: torch.Tensor, all_valid: bool | None = None) -> "SeqInfo":
         b, l = mask.shape
         position = torch.arange(l, device=mask.device).expand(b, l)
-        return SeqInfo(mask=mask, seq_idx=None, position=position)
+        return SeqInfo(mask=mask, seq_idx=None, position=position, known_all_valid=all_valid)
 
     @staticmethod
     def from_seq_idx(seq_idx: torch.Tensor, mask: torch.Tensor | None = None) -> "SeqInfo":
         """Positions restart at 0 wherever the document number changes."""
         b, l = seq_idx.shape
+        all_valid = None
         if mask is None:
             mask = torch.ones(b, l, dtype=torch.bool, device=seq_idx.device)
-        return SeqInfo(mask=mask, seq_idx=seq_idx, position=positions_from_seq_idx(seq_idx))
+            all_valid = True
+        return SeqInfo(mask=mask, seq_idx=seq_idx, position=positions_from_seq_idx(seq_idx), known_all_valid=all_valid)
 
     @staticmethod
     def from_cu_seqlens(cu_seqlens: torch.Tensor, total: int) -> "SeqInfo":

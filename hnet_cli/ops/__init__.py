@@ -79,3 +79,14 @@ __all__ = [
     "ssd_step", "causal_conv1d_step", "backend", "implementations",
     "ssd_scan_ref", "causal_conv1d_ref", "attention_ref", "ema_scan_ref", "rms_norm_ref", "gated_rms_norm_ref",
 ]
+
+
+# GPU fast paths register themselves (each applies only where its library and
+# device are present). Their optional libraries are imported under guards; this
+# guard is the last line of defence so that a broken optional install can never
+# stop the references, and so the CPU-only toolkit, from importing.
+FAST_PATHS_ERROR: str | None = None
+try:
+    from hnet_cli.ops import fast as _fast  # noqa: F401
+except Exception as _exc:  # pragma: no cover - only with a broken optional install
+    FAST_PATHS_ERROR = f"{type(_exc).__name__}: {_exc}"

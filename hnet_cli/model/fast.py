@@ -18,6 +18,7 @@ do here). Two things need the model:
 
 from __future__ import annotations
 
+import types
 from collections.abc import Sequence
 
 import torch
@@ -57,17 +58,43 @@ def set_chunk_budget(model: nn.Module, fractions: float | Sequence[float] | None
         stage.chunk_budget = ChunkBudget(float(fraction), multiple)
 
 
-def compile_blocks(model: nn.Module, **compile_options) -> int:
-    """torch.compile every residual block in place; returns how many were compiled."""
+def _raise_cache_limits() -> None:
     import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, DYNAMO_CACHE_LIMIT)
     limit = getattr(torch._dynamo.config, "accumulated_cache_size_limit", None)
     if limit is not None:
         torch._dynamo.config.accumulated_cache_size_limit = max(limit, 4 * DYNAMO_CACHE_LIMIT)
+
+
+def record_chunk_slots(model: nn.Module) -> None:
+    """Keep, on each chunking stage, the chunk-sequence length of its latest forward (`last_chunk_slots`)."""
+    for stage in chunking_stages(model):
+        def hook(module, args, stage=stage):
+            stage.last_chunk_slots = args[0].shape[1]
+        stage.main_network.register_forward_pre_hook(hook)
+
+
+def compile_blocks(model: nn.Module, **compile_options) -> int:
+    """torch.compile every residual block in place; returns how many were compiled."""
+    _raise_cache_limits()
     blocks = [m for m in model.modules() if isinstance(m, Block)]
     for block in blocks:
         block.compile(**compile_options)
+    return len(blocks)
+
+
+def compile_step(model: nn.Module, **compile_options) -> int:
+    """torch.compile the per-position `step` of every block (generation); returns how many.
+
+    One compiled function serves all blocks: they differ by guards (kind,
+    width), not by identity, so a deep stack compiles once per kind.
+    """
+    _raise_cache_limits()
+    compiled = torch.compile(Block.step, **compile_options)
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    for block in blocks:
+        block.step = types.MethodType(compiled, block)
     return len(blocks)
 
 

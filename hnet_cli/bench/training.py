@@ -1,0 +1,175 @@
+"""Training throughput, model FLOPs utilisation and peak memory of one model on one GPU.
+
+A minimal step, on purpose independent of `hnet train`: bf16 autocast (fp32
+weights, fp32 where the model asks for it), next-byte cross-entropy plus the
+ratio loss (alpha 0.03), backward, fused AdamW. Blocks are compiled
+(`make_fast`). Inputs are random bytes, one sequence per row; an H-Net's
+compression is held at a chosen fraction per stage (`steering`).
+
+Model FLOPs per byte come from `hnet_cli.model.flops.forward_flops_per_byte`
+at the compression measured during the timed steps: matmul FLOPs of every
+linear layer, attention scores and values (causal: the mean number of keys
+actually attended), the SSD scan's contractions and the conv; multiply-add =
+2 FLOPs; norms and elementwise work are not counted. Chunk slots that are
+padding (chunk budgets) are not counted either: they are waste, not work.
+Training = 3 x forward. MFU = training FLOPs/s / measured bf16 matmul rate.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from hnet_cli.bench.device import median
+from hnet_cli.bench.steering import steer_compression
+from hnet_cli.model import HNetConfig, HNetLM
+from hnet_cli.model.fast import chunking_stages, make_fast, record_chunk_slots
+from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
+from hnet_cli.model.init import init_weights
+from hnet_cli.model.losses import ratio_loss
+
+RATIO_ALPHA = 0.03
+
+
+def build(config: HNetConfig, seed: int = 0, compile: bool = True, chunk_budget=None, compression=None,
+          budget_multiple: int = 128) -> HNetLM:
+    torch.manual_seed(seed)
+    model = HNetLM(config, device="cuda")
+    init_weights(model)
+    model.train()
+    make_fast(model, compile=compile, chunk_budget=chunk_budget, multiple=budget_multiple)
+    record_chunk_slots(model)
+    if compression:
+        steer_compression(model, list(compression))
+    return model
+
+
+class Trainer:
+    """One model, its optimizer and a few batches of random bytes to rotate through."""
+
+    def __init__(self, model: HNetLM, batch: int, seq_len: int, n_batches: int = 4, seed: int = 0):
+        self.model = model
+        self.opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=True)
+        gen = torch.Generator(device="cuda").manual_seed(seed)
+        self.batches = [torch.randint(0, 256, (batch, seq_len + 1), device="cuda", generator=gen) for _ in range(n_batches)]
+        self.i = 0
+        self.targets_n = [3.0] * model.config.num_stages  # ratio-loss targets; only their cost matters here
+        self.boundaries = torch.zeros(model.config.num_stages, device="cuda")
+        self.positions = torch.zeros(model.config.num_stages, device="cuda")
+
+    def step(self) -> None:
+        ids = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = self.model(ids[:, :-1])
+            ce = F.cross_entropy(out.logits.float().reshape(-1, out.logits.shape[-1]), ids[:, 1:].reshape(-1))
+            loss = ce
+            for s, stage in enumerate(out.stages):
+                loss = loss + RATIO_ALPHA * ratio_loss(stage.boundary_mask, stage.boundary_prob, stage.valid, self.targets_n[s])
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for s, stage in enumerate(out.stages):
+                self.boundaries[s] += (stage.boundary_mask & stage.valid).sum()
+                self.positions[s] += stage.valid.sum()
+
+    def reset_counts(self) -> None:
+        self.boundaries.zero_()
+        self.positions.zero_()
+
+    def compression(self) -> list[float]:
+        return (self.boundaries / self.positions.clamp(min=1)).tolist()
+
+
+def _slots(model) -> list[int]:
+    """The chunk-sequence length each stage used last (the budget's reserved length, or the fullest row)."""
+    return [getattr(stage, "last_chunk_slots", None) for stage in chunking_stages(model)]
+
+
+def measure_training(name: str, config: HNetConfig, batch: int, seq_len: int, peak_flops: float,
+                     steps: int = 10, warmup: int = 3, compile: bool = True, chunk_budget=None,
+                     compression=None, seed: int = 0, budget_multiple: int = 128) -> dict:
+    """Median step time over `steps` timed steps after `warmup` steps (the first one compiles)."""
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    model = build(config, seed, compile, chunk_budget, compression, budget_multiple)
+    trainer = Trainer(model, batch, seq_len, seed=seed)
+    t0 = time.perf_counter()
+    trainer.step()
+    torch.cuda.synchronize()
+    first_step_s = time.perf_counter() - t0
+    for _ in range(warmup - 1):
+        trainer.step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    trainer.reset_counts()
+    times = []
+    wall0 = time.perf_counter()
+    for _ in range(steps):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        trainer.step()
+        stop.record()
+        times.append((start, stop))
+    torch.cuda.synchronize()
+    wall_s = (time.perf_counter() - wall0) / steps
+    step_ms = median([a.elapsed_time(b) for a, b in times])
+    measured = trainer.compression()
+    fpb = forward_flops_per_byte(config, seq_len, measured or None).per_byte
+    bytes_per_s = batch * seq_len / (step_ms * 1e-3)
+    result = {
+        "name": name,
+        "layout": config.arch_layout,
+        "d_model": config.d_model,
+        "params_m": count_parameters(model) / 1e6,
+        "batch": batch,
+        "seq_len": seq_len,
+        "compression": [round(c, 4) for c in measured],
+        "chunk_budget": chunk_budget,
+        "chunk_slots": _slots(model),
+        "step_ms": step_ms,
+        "wall_step_ms": wall_s * 1e3,
+        "bytes_per_s": bytes_per_s,
+        "fwd_flops_per_byte": fpb,
+        "train_tflops": 3 * fpb * bytes_per_s / 1e12,
+        "mfu": 3 * fpb * bytes_per_s / peak_flops,
+        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
+        "first_step_s": first_step_s,
+        "compiled": compile,
+    }
+    del trainer, model
+    torch.cuda.empty_cache()
+    return result
+
+
+def memory_vs_compression(config: HNetConfig, batch: int, seq_len: int, compressions: list[list[float]],
+                          chunk_budget=None, steps: int = 3, seed: int = 0, compile: bool = True,
+                          budget_multiple: int = 128) -> list[dict]:
+    """Peak memory of training steps at each compression, one model (so one set of weights and optimizer state)."""
+    model = build(config, seed, compile, chunk_budget, compressions[0], budget_multiple)
+    trainer = Trainer(model, batch, seq_len, seed=seed)
+    trainer.step()  # optimizer state exists from here on, as in a running job
+    rows = []
+    for fractions in compressions:
+        steer_compression(model, list(fractions))
+        trainer.step()  # any compilation for new shapes happens here, outside the measurement
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        trainer.reset_counts()
+        for _ in range(steps):
+            trainer.step()
+        torch.cuda.synchronize()
+        rows.append({
+            "steered": list(fractions),
+            "compression": [round(c, 4) for c in trainer.compression()],
+            "chunk_budget": chunk_budget,
+            "chunk_slots": _slots(model),
+            "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+        })
+    del trainer, model
+    torch.cuda.empty_cache()
+    return rows

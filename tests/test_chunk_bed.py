@@ -137,17 +137,35 @@ def test_two_stages_are_two_tracks_each_covering_the_records(genome, models, tmp
     assert {r[1] for r in tracks["hnet_stage1"]} <= {r[1] for r in tracks["hnet_stage0"]}
 
 
-def test_reader_pieces_are_rejoined_and_n_runs_split_with_exact_offsets(genome, models, tmp_path):
+def test_reader_pieces_rejoined_unless_a_piece_size_is_asked_for(genome, models, tmp_path):
+    path, records = genome
+    # Pieces the reader cuts on its own (meta["continues"]) become whole records again.
+    from hnet_cli.chunk.pipeline import join_continued
+    from hnet_cli.data.registry import get_domain
+
+    pieces = list(get_domain("dna").read([str(path)], max_length=300, n_split=0))
+    assert len(pieces) > 3 and all(p.meta["continues"] for p in pieces if len(p.data) == 300)
+    joined = list(join_continued(pieces))
+    assert [(d.meta["record"], d.meta["offset"], d.data) for d in joined] == [(k, 0, v) for k, v in records.items()]
+    # A piece size given on the command line keeps the pieces (bounded memory): coordinates stay
+    # exact, the BED still covers every record, and each piece is chunked on its own.
+    model = hnet_cli.load(models[1])
+    out = tmp_path / "pieces.bed"
+    assert main(["chunk", str(path), "-m", str(models[1]), "-f", "bed", "-q", "-o", "max_length=300",
+                 "--output", str(out)]) == 0
+    rows = parse_bed(out.read_text())[None]
+    check_intervals(rows, records)
+    cut = {name: [(i, bases[i : i + 300]) for i in range(0, len(bases), 300)] for name, bases in records.items()}
+    assert_rows_match(rows, expected_rows(model, records, 0, cut))
+
+
+def test_n_runs_split_with_exact_offsets(genome, models, tmp_path):
     path, records = genome
     model = hnet_cli.load(models[1])
-    plain, cut, split = tmp_path / "plain.bed", tmp_path / "cut.bed", tmp_path / "split.bed"
-    base = ["chunk", str(path), "-m", str(models[1]), "-f", "bed", "-q", "--stage", "0"]
-    assert main([*base, "--output", str(plain)]) == 0
-    # The reader cuts records into 300-base Documents: chunks still do not break there.
-    assert main([*base, "--output", str(cut), "-o", "max_length=300"]) == 0
-    assert cut.read_text() == plain.read_text()
+    split = tmp_path / "split.bed"
     # Splitting at the N run leaves it out; the part after it keeps record coordinates (offset 950).
-    assert main([*base, "--output", str(split), "-o", "n_split=100", "--track-line"]) == 0
+    assert main(["chunk", str(path), "-m", str(models[1]), "-f", "bed", "-q", "--stage", "0",
+                 "--output", str(split), "-o", "n_split=100", "--track-line"]) == 0
     text = split.read_text()
     assert text.startswith('track name="hnet_stage0"')
     rows = parse_bed(text)["hnet_stage0"]
@@ -156,6 +174,7 @@ def test_reader_pieces_are_rejoined_and_n_runs_split_with_exact_offsets(genome, 
     assert_rows_match(rows, expected_rows(model, records, 0, pieces))
     mine = [r for r in rows if r[0] == "lambda_c"]
     assert not any(r[1] < 950 and r[2] > 800 for r in mine)  # nothing over the left-out N run
+    assert [r[3] for r in mine] == list(range(len(mine)))  # chunk names continue across the gap
 
 
 def test_bed_from_stdin_pipe(genome, models, tmp_path, monkeypatch, capsys):

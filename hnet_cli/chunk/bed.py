@@ -25,7 +25,7 @@ import tempfile
 from typing import IO
 
 from hnet_cli.chunk.segmentation import Segmentation
-from hnet_cli.chunk.tables import ChunkNumbering
+from hnet_cli.chunk.tables import BLOCK_ROWS, ChunkNumbering
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -66,18 +66,20 @@ class BedWriter:
 
     def add(self, seg: Segmentation) -> None:
         chrom = bed_chrom(seg.record)
+        off = seg.offset
         for s in self.stages:
             table = seg.chunk_table(s)
             first = self.numbering.take(seg.record, s, len(table))
-            off = seg.offset
-            lines = [
-                f"{chrom}\t{off + a}\t{off + b}\t{first + i}\t{bed_score(c)}\t.\n"
-                for i, (a, b, c) in enumerate(zip(table.start.tolist(), table.end.tolist(),
-                                                  table.mean_confidence.tolist()))
-            ]
             target = self.stream if s == self.stages[0] else self._spools[s]
-            target.write("".join(lines))
-            self.rows += len(lines)
+            for lo in range(0, len(table), BLOCK_ROWS):  # bounded blocks: records can be chromosomes
+                hi = min(len(table), lo + BLOCK_ROWS)
+                lines = [
+                    f"{chrom}\t{off + a}\t{off + b}\t{first + lo + i}\t{bed_score(c)}\t.\n"
+                    for i, (a, b, c) in enumerate(zip(table.start[lo:hi].tolist(), table.end[lo:hi].tolist(),
+                                                      table.mean_confidence[lo:hi].tolist()))
+                ]
+                target.write("".join(lines))
+                self.rows += len(lines)
 
     def end(self) -> None:
         for s in self.stages[1:]:

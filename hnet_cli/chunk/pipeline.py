@@ -12,6 +12,13 @@ Pieces of one record or file that a reader cut for memory (meta["continues"])
 are joined again, so chunks never break where a reader happened to cut; for
 DNA, runs of N are kept (n_split=0) unless the user sets `--domain-opt
 n_split=K`, so BED output covers whole records.
+
+Memory: a joined record is held with its segmentation (about 15 bytes per
+base for a 1-stage model). For whole chromosomes, set the reader's piece
+size yourself (`-o max_length=N` for dna, `-o max_bytes=N` for text): pieces
+are then read one at a time and not rejoined; coordinates stay exact (the
+record offset is kept) and BED still covers the record, but a chunk can end
+where a piece ends.
 """
 
 from __future__ import annotations
@@ -263,7 +270,9 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
         with open_output(request.output, "wb" if binary else "w") as out:
             writer = _writer(fmt, out, request, stages, dna, model_name)
             writer.begin()
-            documents = take_bytes(join_continued(stream), request.limit)
+            # A piece size the user set is a request for bounded memory: keep the pieces.
+            pieces = stream if given & {"max_length", "max_bytes"} else join_continued(stream)
+            documents = take_bytes(pieces, request.limit)
             for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
                                          batch_tokens=request.batch_tokens, device=device, dtype=dtype,
                                          reporter=reporter):

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import IO
+from typing import IO, Iterator
+
+import torch
 
 from hnet_cli.chunk.display import display_text, escape_bytes
 from hnet_cli.chunk.segmentation import Segmentation
@@ -44,51 +46,67 @@ class ChunkNumbering:
         return first
 
 
-def byte_columns(seg: Segmentation, stages: list[int], numbering: ChunkNumbering) -> dict[str, list]:
+# Rows are built and written in blocks, so a long record never becomes one huge Python list.
+BLOCK_ROWS = 1 << 16
+
+
+def byte_blocks(seg: Segmentation, stages: list[int], numbering: ChunkNumbering,
+                block: int = BLOCK_ROWS) -> Iterator[dict[str, list]]:
+    """The per-byte columns of one document, `block` rows at a time."""
     n = seg.length
-    cols: dict[str, list] = {
-        "doc": [seg.index] * n,
-        "record": [seg.record] * n,
-        "position": list(range(seg.offset, seg.offset + n)),
-        "byte": list(seg.data),
-    }
+    per_stage = []
     for s in stages:
-        p = seg.element_prob_per_byte(s).tolist()
-        cols[f"p{s}"] = [None if v != v else v for v in p]  # NaN: no stage-s element begins here
         starts = seg.chunk_starts(s)
-        flags = [False] * n
-        for i in starts.tolist():
-            flags[i] = True
-        cols[f"boundary{s}"] = flags
+        flags = torch.zeros(n, dtype=torch.bool)
+        flags[starts] = True
         first = numbering.take(seg.record, s, len(starts))
-        cols[f"chunk{s}"] = (seg.chunk_ids(s) + first).tolist()
-    return cols
+        per_stage.append((s, seg.element_prob_per_byte(s), flags, seg.chunk_ids(s) + first))
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        cols: dict[str, list] = {
+            "doc": [seg.index] * (hi - lo),
+            "record": [seg.record] * (hi - lo),
+            "position": list(range(seg.offset + lo, seg.offset + hi)),
+            "byte": list(seg.data[lo:hi]),
+        }
+        for s, p, flags, ids in per_stage:
+            cols[f"p{s}"] = [None if v != v else v for v in p[lo:hi].tolist()]  # NaN: no element begins here
+            cols[f"boundary{s}"] = flags[lo:hi].tolist()
+            cols[f"chunk{s}"] = ids[lo:hi].tolist()
+        yield cols
 
 
-def chunk_columns(seg: Segmentation, stages: list[int], numbering: ChunkNumbering, text: str = "tsv") -> dict[str, list]:
-    """text: "tsv" (escaped), "json" (readable) or "parquet" (readable + exact bytes column)."""
-    cols: dict[str, list] = defaultdict(list)
+def chunk_blocks(seg: Segmentation, stages: list[int], numbering: ChunkNumbering, text: str = "tsv",
+                 block: int = BLOCK_ROWS) -> Iterator[dict[str, list]]:
+    """The per-chunk columns of one document (stage by stage), `block` rows at a time.
+
+    text: "tsv" (escaped), "json" (readable) or "parquet" (readable + exact bytes column).
+    """
     data = seg.data
     for s in stages:
         table = seg.chunk_table(s)
         k = len(table)
         first = numbering.take(seg.record, s, k)
-        starts, ends = table.start.tolist(), table.end.tolist()
-        cols["doc"] += [seg.index] * k
-        cols["record"] += [seg.record] * k
-        cols["stage"] += [s] * k
-        cols["chunk"] += list(range(first, first + k))
-        cols["start"] += [seg.offset + a for a in starts]
-        cols["end"] += [seg.offset + b for b in ends]
-        cols["length"] += [b - a for a, b in zip(starts, ends)]
-        cols["boundary_prob"] += table.boundary_prob.tolist()
-        cols["mean_confidence"] += table.mean_confidence.tolist()
-        cols["elements"] += table.elements.tolist()
-        pieces = [data[a:b] for a, b in zip(starts, ends)]
-        cols["text"] += [escape_bytes(p) if text == "tsv" else display_text(p) for p in pieces]
-        if text == "parquet":
-            cols["bytes"] += pieces
-    return dict(cols)
+        for lo in range(0, k, block):
+            hi = min(k, lo + block)
+            starts, ends = table.start[lo:hi].tolist(), table.end[lo:hi].tolist()
+            pieces = [data[a:b] for a, b in zip(starts, ends)]
+            cols = {
+                "doc": [seg.index] * (hi - lo),
+                "record": [seg.record] * (hi - lo),
+                "stage": [s] * (hi - lo),
+                "chunk": list(range(first + lo, first + hi)),
+                "start": [seg.offset + a for a in starts],
+                "end": [seg.offset + b for b in ends],
+                "length": [b - a for a, b in zip(starts, ends)],
+                "boundary_prob": table.boundary_prob[lo:hi].tolist(),
+                "mean_confidence": table.mean_confidence[lo:hi].tolist(),
+                "elements": table.elements[lo:hi].tolist(),
+                "text": [escape_bytes(p) if text == "tsv" else display_text(p) for p in pieces],
+            }
+            if text == "parquet":
+                cols["bytes"] = pieces
+            yield cols
 
 
 def byte_column_names(stages: list[int]) -> list[str]:
@@ -125,10 +143,10 @@ class TableWriter:
         self.numbering = ChunkNumbering()
         self.rows = 0
 
-    def columns(self, seg: Segmentation, text: str) -> dict[str, list]:
+    def blocks(self, seg: Segmentation, text: str) -> Iterator[dict[str, list]]:
         if self.per == "byte":
-            return byte_columns(seg, self.stages, self.numbering)
-        return chunk_columns(seg, self.stages, self.numbering, text)
+            return byte_blocks(seg, self.stages, self.numbering)
+        return chunk_blocks(seg, self.stages, self.numbering, text)
 
     def names(self) -> list[str]:
         return byte_column_names(self.stages) if self.per == "byte" else list(CHUNK_COLUMN_NAMES)
@@ -148,29 +166,28 @@ class TsvWriter(TableWriter):
         self.stream.write("\t".join(self.names()) + "\n")
 
     def add(self, seg):
-        cols = self.columns(seg, "tsv")
         names = self.names()
-        lines = ["\t".join(_tsv_cell(v) for v in row) for row in zip(*(cols[c] for c in names))]
-        if lines:
-            self.stream.write("\n".join(lines) + "\n")
-        self.rows += len(lines)
+        for cols in self.blocks(seg, "tsv"):
+            lines = ["\t".join(_tsv_cell(v) for v in row) for row in zip(*(cols[c] for c in names))]
+            if lines:
+                self.stream.write("\n".join(lines) + "\n")
+            self.rows += len(lines)
 
 
 class JsonLinesWriter(TableWriter):
     """One JSON object per line (JSON Lines): streams, and `jq -s` makes it one array."""
 
     def add(self, seg):
-        cols = self.columns(seg, "json")
         names = self.names()
-        for row in zip(*(cols[c] for c in names)):
-            self.stream.write(json.dumps(dict(zip(names, row)), ensure_ascii=False) + "\n")
-            self.rows += 1
+        for cols in self.blocks(seg, "json"):
+            lines = [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in zip(*(cols[c] for c in names))]
+            if lines:
+                self.stream.write("\n".join(lines) + "\n")
+            self.rows += len(lines)
 
 
 class ParquetWriter(TableWriter):
-    """One row group per document (or per 1M rows), through pyarrow."""
-
-    ROW_GROUP = 1 << 20
+    """Row groups of at most BLOCK_ROWS rows, through pyarrow."""
 
     def schema(self):
         import pyarrow as pa
@@ -195,10 +212,10 @@ class ParquetWriter(TableWriter):
     def add(self, seg):
         import pyarrow as pa
 
-        cols = self.columns(seg, "parquet")
-        table = pa.table({f.name: pa.array(cols[f.name], type=f.type) for f in self._schema}, schema=self._schema)
-        self._writer.write_table(table, row_group_size=self.ROW_GROUP)
-        self.rows += table.num_rows
+        for cols in self.blocks(seg, "parquet"):
+            table = pa.table({f.name: pa.array(cols[f.name], type=f.type) for f in self._schema}, schema=self._schema)
+            self._writer.write_table(table)
+            self.rows += table.num_rows
 
     def end(self):
         self._writer.close()

@@ -25,7 +25,10 @@ score = mean confidence x 1000); several stages become one track each.
 FILES: files, directories, globs or - (stdin); none = the domain's bundled
 sample. --domain: the one the run was trained on (RUN/run.json, with its
 reader options), else dna for FASTA/FASTQ file names, else text. DNA keeps
-runs of N (n_split=0) so BED covers whole records.
+runs of N (n_split=0) so BED covers whole records. A record is held in
+memory whole (about 15 bytes per base); for chromosomes add -o max_length=N
+to read it in pieces of N bases (coordinates stay exact; a chunk may then
+end where a piece ends).
 
 Long documents are read in windows of --window bytes overlapping by
 --overlap and stitched at the middle of each overlap. A document that fits

@@ -36,6 +36,12 @@ def models(tmp_path_factory):
     for stages in (1, 2):
         model = tiny_model(stages, seed=10 + stages)
         out[stages] = (save_model(model, root / f"stage{stages}"), model)
+    # A model that often prefers EOS: its EOS output row is 1.1 x the row of a byte it
+    # likes (244 for this seed), so greedy samples end by EOS at different steps.
+    model = tiny_model(1, seed=11)
+    with torch.no_grad():
+        model.lm_head.weight[EOS] = 1.1 * model.lm_head.weight[244]
+    out["eos"] = (save_model(model, root / "eos"), model)
     return out
 
 
@@ -49,45 +55,49 @@ def read_jsonl(path):
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
-def naive_greedy(model, prompt: bytes, max_bytes: int, ignore_eos: bool) -> bytes:
-    """Full forward over the growing sequence each step, argmax of the last position (BOS never chosen)."""
+def naive_greedy(model, prompt: bytes, max_bytes: int) -> tuple[bytes, bytes]:
+    """Full forward over the growing sequence each step, argmax of the last position (BOS never chosen).
+
+    Returns (with EOS ending the sample, with EOS never chosen): both follow the
+    same bytes until the first step where EOS is the argmax.
+    """
     ids = [BOS, *prompt]
-    out = []
+    out, eos_at = [], None
     with torch.no_grad():
         for _ in range(max_bytes):
             logits = model(torch.tensor([ids])).logits[0, -1].double()
             logits[BOS] = float("-inf")
-            if ignore_eos:
-                logits[EOS] = float("-inf")
+            if eos_at is None and int(logits.argmax()) == EOS:
+                eos_at = len(out)
+            logits[EOS] = float("-inf")
             byte = int(logits.argmax())
-            if byte == EOS:
-                break
             out.append(byte)
             ids.append(byte)
-    return bytes(out)
+    return bytes(out[:eos_at]), bytes(out)
 
 
 # ---------------------------------------------------------------- acceptance 1
 
-@pytest.mark.parametrize("stages", [1, 2])
-def test_greedy_cli_equals_full_forward_argmax(stages, models, tmp_path, capsys):
-    model_dir, model = models[stages]
+@pytest.mark.parametrize("which", [1, 2, "eos"])
+def test_greedy_cli_equals_full_forward_argmax(which, models, tmp_path, capsys):
+    model_dir, model = models[which]
     prompts = ["", "The cat", "a much longer prompt than the others, to pad the batch"]
     prompt_file = tmp_path / "prompts.jsonl"
     prompt_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+    want = [naive_greedy(model, p.encode(), 40) for p in prompts]
     out = tmp_path / "out.jsonl"
-    for ignore_eos in (True, False):
+    for ignore_eos in (False, True):
         args = [model_dir, "--prompt-file", prompt_file, "--temperature", "0", "--max-bytes", 40, "--json",
                 "-o", out, "-q"] + (["--ignore-eos"] if ignore_eos else [])
         rc, stdout, stderr = run_cli(args, capsys)
         assert rc == 0, stderr
         records = read_jsonl(out)
         assert [r["prompt"] for r in records] == prompts
-        for prompt, record in zip(prompts, records):
-            want = naive_greedy(model, prompt.encode(), 40, ignore_eos)
-            assert base64.b64decode(record["bytes_b64"]) == want
-            if ignore_eos:
-                assert record["length"] == 40 and record["end"] == "max_bytes"
+        for (with_eos, without_eos), record in zip(want, records):
+            assert base64.b64decode(record["bytes_b64"]) == (without_eos if ignore_eos else with_eos)
+            assert record["end"] == ("max_bytes" if ignore_eos or len(with_eos) == 40 else "eos")
+    if which == "eos":
+        assert len({len(with_eos) for with_eos, _ in want}) == 3  # three rows ending at three different steps
 
 
 # ---------------------------------------------------------------- acceptance 2
@@ -136,7 +146,7 @@ def test_text_output_echoes_prompt_and_ends_with_newline(models, tmp_path, capsy
     out = tmp_path / "o.txt"
     rc, _, err = run_cli([model_dir, "-p", "Hello", "--temperature", "0", "-m", 20, "--ignore-eos", "-o", out], capsys)
     assert rc == 0, err
-    want = "Hello" + naive_greedy(model, b"Hello", 20, True).decode("utf-8", "replace")
+    want = "Hello" + naive_greedy(model, b"Hello", 20)[1].decode("utf-8", "replace")
     assert out.read_text(encoding="utf-8") == want + ("" if want.endswith("\n") else "\n")
 
 

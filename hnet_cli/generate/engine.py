@@ -100,6 +100,20 @@ class _Row:
         self.end = None
         self.stop = None
 
+    def take(self, value: int, max_bytes: int) -> bytes:
+        """Record the sampled byte; returns the bytes now safe to output and sets `end` if the sample ended."""
+        if value == EOS:
+            self.end = "eos"
+            return b""
+        self.count += 1
+        safe, stop = self.matcher.feed(value)
+        self.data += safe
+        if stop is not None:
+            self.end, self.stop = "stop", stop
+        elif self.count >= max_bytes:
+            self.end = "max_bytes"
+        return safe
+
     def finish(self) -> Sample:
         boundaries = None
         if self.flags is not None:
@@ -194,20 +208,10 @@ def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: Ge
             values = next_ids.tolist()
             ended: list[int] = []
             for i, (row, value) in enumerate(zip(active, values)):
-                if value == EOS:
-                    row.end = "eos"
-                    ended.append(i)
-                    continue
-                row.count += 1
-                safe, stop = row.matcher.feed(value)
+                safe = row.take(value, params.max_bytes)
                 if safe:
-                    row.data += safe
                     events.append(SampleBytes(row.number, safe))
-                if stop is not None:
-                    row.end, row.stop = "stop", stop
-                    ended.append(i)
-                elif row.count >= params.max_bytes:
-                    row.end = "max_bytes"
+                if row.end is not None:
                     ended.append(i)
             stats.generated_bytes += sum(1 for v in values if v != EOS)
             ended_rows = [active[i] for i in ended]

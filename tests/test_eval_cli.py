@@ -180,19 +180,22 @@ def test_domain_and_reader_options_come_from_the_training_run(tmp_path, capsys, 
     save_model(tiny_model(1, seed=5), run_dir / "checkpoints" / "step_000010")
     (run_dir / "checkpoints" / "BEST").write_text("step_000010")
     (run_dir / "run.json").write_text(json.dumps({"domain": "dna", "domain_options": {"softmask": "keep"}}))
+    (run_dir / "recipe.json").write_text(json.dumps({"train": {"seq_len": 12}}))
     fasta = tmp_path / "soft.fa"
     fasta.write_text(">r1\nACGTacgtACGTacgt\n")
     code, out, err = run(["eval", str(run_dir), str(fasta), "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)
     assert report["domain"] == "dna" and report["domain_options"]["softmask"] == "keep"
-    assert "run.json" in err
+    assert "run.json" in err and "recipe.json" in err
+    assert (report["context"], report["stride"]) == (12, 6)  # the training length: 16 bases need windows
+    assert report["models"][0]["windows"] > 1
     model = load(run_dir)
-    keep = report["models"][0]["bpb"]
-    assert abs(keep - bits_of(model, b"ACGTacgtACGTacgt") / 16) <= 1e-6
+    keep = json.loads(run(["eval", str(run_dir), str(fasta), "--context", "64", "--json", "-q"], capsys)[1])
+    assert abs(keep["models"][0]["bpb"] - bits_of(model, b"ACGTacgtACGTacgt") / 16) <= 1e-6
     # --domain-opt overrides what the run recorded; checkpoint dirs inside the run find it too
     code, out, err = run(["eval", str(run_dir / "checkpoints" / "step_000010"), str(fasta), "-o", "softmask=fold",
-                          "--json", "-q"], capsys)
+                          "--context", "64", "--json", "-q"], capsys)
     assert code == 0, err
     fold = json.loads(out)
     assert fold["domain"] == "dna" and fold["domain_options"]["softmask"] == "fold"

@@ -18,7 +18,7 @@ or a training run (checkpoints/); everything else is data (files, directories, g
 
 Each document is scored as in training: BOS (254) first, then its bytes; only the bytes
 count. Documents longer than --context are scored with sliding windows: every byte is
-predicted exactly once, from at least min(position + 1, context - stride) bytes of left
+predicted exactly once, from at least min(position + 1, context - stride) tokens of left
 context. Perturbations (--perturb): uppercase, randomcase (each char 50/50 upper/lower),
 antspeak ("A N T S P E A K"), drop (10% of chars), repeat (20% of chars written 2-4x);
 seeded; bpb is per byte of the perturbed text.
@@ -36,7 +36,7 @@ Examples:
 
 
 def eval_command(
-    args: Optional[List[str]] = typer.Argument(None, metavar="MODEL [MORE_MODELS...] PATHS...",
+    args: Optional[List[str]] = typer.Argument(None, metavar="MODELS PATHS",
                                                help="Models, then data files, directories, globs or - (stdin)."),
     model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="A model (repeatable); all ARGS are then data."),
     domain: Optional[str] = typer.Option(None, "--domain", "-d", show_default=False,
@@ -45,7 +45,9 @@ def eval_command(
     domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
                                                    help="A reader option (repeatable); see `hnet domains NAME`."),
     config: Optional[str] = typer.Option(None, "--config", help="Config JSON for models given as .pt/.safetensors files."),
-    context: int = typer.Option(8192, "--context", "-c", help="Tokens per forward pass (BOS included)."),
+    context: Optional[int] = typer.Option(None, "--context", "-c", show_default=False,
+                                          help="Tokens per forward pass, BOS included [default: the first model's "
+                                               "training length (train.seq_len of its run), else 8192]."),
     stride: Optional[int] = typer.Option(None, "--stride", help="Window step for long documents [default: context/2]."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Windows per forward pass (does not change results)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -72,6 +74,10 @@ def eval_command(
     if as_json and csv_path == "-":
         raise ConfigError("--json and --csv - both want stdout; write the CSV to a file")
     domain_name, options, note = _domain_and_options(domain, domain_opt or [], models[0])
+    notes = [note] if note else []
+    if context is None:
+        context, context_note = _default_context(models[0])
+        notes += [context_note] if context_note else []
     report = evaluate(
         models, paths, domain=domain_name, domain_options=options, config=config, context=context, stride=stride,
         batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
@@ -85,8 +91,8 @@ def eval_command(
         console = Console(file=sys.stderr if machine_on_stdout else sys.stdout)
         if not console.is_terminal:
             console.width = max(console.width, 140)  # logs and pipes: do not squeeze the tables to 80 columns
-        if note:
-            console.print(note, markup=False, highlight=False)
+        for line in notes:
+            console.print(line, markup=False, highlight=False)
         for table in tables(report, per_file=per_file, per_record=per_record):
             console.print(table)
         for line in summary_lines(report):
@@ -95,6 +101,17 @@ def eval_command(
         write_output(csv_path, csv_text(report))
     if as_json:
         typer.echo(json.dumps(report_dict(report), indent=2))
+
+
+def _default_context(first_model: str) -> tuple[int, str]:
+    """The training length recorded in the first model's run, else 8192 (the paper's context)."""
+    from hnet_cli.eval.models import training_context
+
+    found = training_context(first_model)
+    if found is None:
+        return 8192, ""
+    seq_len, where = found
+    return seq_len, f"context {seq_len} (the training length, from {where}); set it with --context"
 
 
 def _domain_and_options(domain: str | None, pairs: list[str], first_model: str) -> tuple[str, dict, str]:

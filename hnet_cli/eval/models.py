@@ -21,6 +21,7 @@ from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME, resolve_che
 
 WEIGHT_SUFFIXES = (".pt", ".safetensors")
 RUN_INFO_NAME = "run.json"  # written by `hnet train`: domain, inputs, reader options
+RECIPE_NAME = "recipe.json"  # written by `hnet train`: the resolved recipe (train.seq_len)
 
 
 def looks_like_model(arg: str) -> bool:
@@ -109,6 +110,41 @@ def resolve_models(paths: list[str], config: str | os.PathLike | None = None) ->
     return sources
 
 
+def _run_dirs(model_path: str) -> list[Path]:
+    """The run directory a model path belongs to (itself, or RUN for RUN/checkpoints/NAME)."""
+    path = Path(model_path)
+    if not path.is_dir():
+        return []
+    dirs = [path]
+    if path.parent.name == CHECKPOINTS_DIR:
+        dirs.append(path.parent.parent)
+    return dirs
+
+
+def _read_run_json(model_path: str, name: str) -> tuple[dict, str] | None:
+    for run_dir in _run_dirs(model_path):
+        try:
+            info = json.loads((run_dir / name).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(info, dict):
+            return info, str(run_dir / name)
+    return None
+
+
+def training_context(model_path: str) -> tuple[int, str] | None:
+    """(train.seq_len, where) from the run's recipe.json, or None: the length the model was trained on."""
+    found = _read_run_json(model_path, RECIPE_NAME)
+    if found is None:
+        return None
+    recipe, where = found
+    train = recipe.get("train")
+    seq_len = train.get("seq_len") if isinstance(train, dict) else None
+    if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len >= 2:
+        return seq_len, where
+    return None
+
+
 def training_domain(model_path: str) -> tuple[str, dict, str] | None:
     """(domain, reader options, where) recorded by `hnet train` for a run, or None.
 
@@ -116,18 +152,11 @@ def training_domain(model_path: str) -> tuple[str, dict, str] | None:
     checkpoint directory RUN/checkpoints/NAME. A file that cannot be read is
     treated as absent: the domain then has to be given with --domain.
     """
-    path = Path(model_path)
-    if not path.is_dir():
+    found = _read_run_json(model_path, RUN_INFO_NAME)
+    if found is None:
         return None
-    for run_dir in (path, path.parent.parent if path.parent.name == CHECKPOINTS_DIR else None):
-        if run_dir is None:
-            continue
-        info_path = run_dir / RUN_INFO_NAME
-        try:
-            info = json.loads(info_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(info, dict) and isinstance(info.get("domain"), str):
-            options = info.get("domain_options") if isinstance(info.get("domain_options"), dict) else {}
-            return info["domain"], options, str(info_path)
+    info, where = found
+    if isinstance(info.get("domain"), str):
+        options = info.get("domain_options") if isinstance(info.get("domain_options"), dict) else {}
+        return info["domain"], options, where
     return None

@@ -165,7 +165,7 @@ def tables(report: "EvalReport", per_file: bool = False, per_record: bool = Fals
     max_stages = max((m.num_stages for m in report.models), default=0)
     title = (f"{report.domain}: {stats.documents:,} document{'s' if stats.documents != 1 else ''}, {stats.bytes:,} bytes; "
              f"context {report.context}, "
-             f"stride {report.stride} (>= {report.min_left_context} bytes of left context)")
+             f"stride {report.stride} (>= {report.min_left_context} tokens of left context)")
     columns = ["model", "stages", "bpb", f"bits/{report.unit}"] + (["Δbpb"] if several else [])
     columns += [f"L{s + 1}/L{s}" for s in range(max_stages)] + ["BPIC", "bytes/s"]
     scores = table(title, columns)

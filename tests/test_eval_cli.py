@@ -168,11 +168,15 @@ def test_code_tree(tmp_path, capsys, run_dirs):
     (src / "a.py").write_text(sources[0])
     (src / "b.py").write_text(sources[1])
     (src / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
-    code, out, err = run(["eval", str(run_dirs[0]), str(src), "--domain", "code", "--json", "-q"], capsys)
+    code, out, err = run(["eval", str(run_dirs[0]), str(src), "--domain", "code", "--per-file", "--json", "-q"], capsys)
     assert code == 0, err
     report = json.loads(out)
     assert report["corpus"]["documents"] == 2 and report["models"][0]["bytes"] == sum(map(len, sources))
     assert report["corpus"]["skipped"] == {"binary file": 1}
+    # per file means each file of the tree, not the tree
+    files = report["models"][0]["files"]
+    assert [(f["source"], f["bytes"]) for f in files] == [(str(src / "a.py"), len(sources[0])),
+                                                          (str(src / "b.py"), len(sources[1]))]
 
 
 def test_domain_and_reader_options_come_from_the_training_run(tmp_path, capsys, run_dirs):

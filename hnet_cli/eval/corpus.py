@@ -12,6 +12,7 @@ windows are in flight, never the corpus.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -96,6 +97,15 @@ class PassResult:
         return self.corpus.bits / self.original_bytes if self.original_bytes else float("nan")
 
 
+def file_of(doc: Document) -> str:
+    """The file a document came from: its source, or for a file inside a tree (the code
+    domain's Documents carry meta["path"] relative to the tree's root) that file."""
+    inner = doc.meta.get("path") if isinstance(doc.meta, dict) else None
+    if isinstance(inner, str) and inner and inner != doc.source:
+        return os.path.join(doc.source, inner)
+    return doc.source
+
+
 class _OpenDocument:
     """A document whose windows are in flight; their scores are applied in window order."""
 
@@ -173,9 +183,9 @@ def evaluate_documents(
         for total, stage in zip(result.stages, open_doc.chunks.finish(n)):
             total.merge(stage)
         if keep_files:
-            result.files.setdefault(open_doc.doc.source, Score()).add(score)
-            first_index.setdefault(open_doc.doc.source, open_doc.index)
-            first_index[open_doc.doc.source] = min(first_index[open_doc.doc.source], open_doc.index)
+            source = file_of(open_doc.doc)
+            result.files.setdefault(source, Score()).add(score)
+            first_index[source] = min(first_index.get(source, open_doc.index), open_doc.index)
         if keep_records:
             result.records.append(RecordScore(open_doc.index, open_doc.doc.source, open_doc.doc.name, score, len(open_doc.doc.data)))
 

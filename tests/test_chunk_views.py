@@ -5,6 +5,7 @@ import io
 import re
 import shutil
 import subprocess
+import unicodedata
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,7 +18,6 @@ from hnet_cli.chunk import segment_bytes
 from hnet_cli.chunk.html import HtmlWriter, stage_colours
 from hnet_cli.chunk.terminal import TerminalWriter
 from hnet_cli.cli import main
-from hnet_cli.data.documents import Document
 from hnet_cli.model import save_model
 from model_helpers import tiny_model
 from test_chunk_reference import reference_segmentation
@@ -66,7 +66,7 @@ def test_terminal_plain_dna_wraps_at_tens_and_marks_every_chunk(models, tmp_path
     assert "".join(body[3 * k][4:] for k in range(3)) == seq.decode()
 
 
-def test_terminal_shows_unprintable_bytes_safely(models):
+def test_terminal_shows_unprintable_bytes_safely_and_marks_align(models):
     model = hnet_cli.load(models[1])
     data = TEXT.encode()
     seg = segment_bytes(model, data)
@@ -77,9 +77,17 @@ def test_terminal_shows_unprintable_bytes_safely(models):
     assert lines[1].endswith("Tab→here, ctrl · and 中文 text.↵")
     assert lines[3].endswith("Second line: words words words and more words here.↵")
     assert "\x01" not in stream.getvalue() and "\t" not in stream.getvalue()
-    # marks line up with characters, wide characters included (中 and 文 take two cells)
-    band = lines[2][len(lines[2]) - len(lines[2].lstrip()):]
-    assert band.startswith("s0")
+    # The mark under each character: '|' where a chunk begins in its bytes; wide characters take two cells.
+    starts = set(starts_of(model, data, 0))
+    expected, pos = [], 0
+    for ch in TEXT.split("\n")[0] + "\n":
+        n = len(ch.encode())
+        cells = 2 if unicodedata.east_asian_width(ch) == "W" else 1
+        expected.append(("|" if starts & set(range(pos, pos + n)) else " ") + " " * (cells - 1))
+        pos += n
+    band = lines[2]
+    assert lines[1][:4] == "  0 " and band[:4] == " s0 "
+    assert band[4:].rstrip() == "".join(expected).rstrip()
 
 
 def test_terminal_colour_bands_and_stats_footer(models):

@@ -53,7 +53,7 @@ Examples:
 
 
 def chunk_command(
-    paths: Optional[List[str]] = typer.Argument(None, metavar="[FILES]...",
+    paths: Optional[List[str]] = typer.Argument(None, metavar="FILES",
                                                 help="Input files, directories, globs or - (stdin). "
                                                      "None: the domain's bundled sample."),
     model: str = typer.Option(..., "--model", "-m", metavar="RUN_OR_CHECKPOINT",

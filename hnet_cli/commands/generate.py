@@ -117,7 +117,8 @@ def generate_command(
                               batch_size=batch_size, echo=echo, width=wrap, dtype=run_dtype)
     if not quiet:
         print(
-            f"generated {stats.generated_bytes} bytes in {stats.samples} samples in {stats.seconds:.2f} s: "
+            f"generated {stats.generated_bytes} bytes ({stats.samples} sample{'' if stats.samples == 1 else 's'}) "
+            f"in {stats.seconds:.2f} s: "
             f"{stats.bytes_per_second:.1f} bytes/s (prefill {stats.prefill_seconds:.2f} s of "
             f"{stats.prompt_bytes} prompt bytes; seed {seed}; {run_device.type})",
             file=sys.stderr,

@@ -26,7 +26,7 @@ FILES: files, directories, globs or - (stdin); none = the domain's bundled
 sample. --domain: the one the run was trained on (RUN/run.json, with its
 reader options), else dna for FASTA/FASTQ file names, else text. DNA keeps
 runs of N (n_split=0) so BED covers whole records. A record is held in
-memory whole (about 15 bytes per base); for chromosomes add -o max_length=N
+memory whole (14-28 bytes per base); for chromosomes add -o max_length=N
 to read it in pieces of N bases (coordinates stay exact; a chunk may then
 end where a piece ends).
 

@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--seq-len", type=int, default=8192)
     parser.add_argument("--depth-scale", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--tf32", type=int, default=1, help="1: fp32 matmuls (routing, residual_proj) on TF32 tensor cores")
     parser.add_argument("--time-budget", type=float, default=540.0, help="seconds; later cases are skipped past it")
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     args = parser.parse_args()
@@ -40,7 +41,7 @@ def main() -> int:
     opts = SuiteOptions(
         sections=tuple(args.sections.split(",")), models=tuple(args.models.split(",")), batch=args.batch,
         seq_len=args.seq_len, depth_scale=args.depth_scale, steps=args.steps, time_budget_s=args.time_budget,
-        out_dir=args.out,
+        out_dir=args.out, tf32=bool(args.tf32),
     )
 
     def show(row):

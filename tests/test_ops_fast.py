@@ -9,6 +9,7 @@ logits within 1e-3 (fp32, TF32 off) or 3e-2 (bf16 autocast), identical
 boundaries wherever no probability lies within 1e-3 of 0.5.
 """
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from hnet_cli import ops
 from hnet_cli.model import HNetConfig, HNetLM
 from hnet_cli.model.dynamic_chunking import ChunkBudget, chunk
-from hnet_cli.model.fast import chunking_stages, make_fast, set_chunk_budget
+from hnet_cli.model.fast import chunking_stages, compile_step, make_fast, set_chunk_budget
 from hnet_cli.model.sequence import SeqInfo
 from hnet_cli.ops import fast, fast_attention, fast_conv, fast_mamba, fast_norm, registry
 
@@ -26,6 +27,8 @@ from conftest import OFFICIAL
 from model_helpers import random_bytes, rel_err, tiny_config, tiny_model
 from test_ops_reference import naive_attention, naive_conv, random_seq_idx
 
+# "TF32 off" must reach Triton kernels too: their fp32 dot products default to TF32.
+os.environ.setdefault("TRITON_F32_DEFAULT", "ieee")
 HAVE_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason="needs a CUDA GPU (fast paths apply on CUDA tensors only)")
 needs_mamba = pytest.mark.skipif(
@@ -352,8 +355,13 @@ def test_triton_norms_match_reference(dtype):
 
 
 @needs_cuda
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("window,packed,d", [(-1, False, 64), (-1, True, 64), (100, False, 64), (100, True, 96), (-1, True, 24)])
+@pytest.mark.parametrize("dtype,window,packed,d", [
+    (torch.bfloat16, -1, False, 64),   # sdpa
+    (torch.bfloat16, -1, True, 64),    # flex, documents
+    (torch.bfloat16, 100, True, 96),   # flex, window and documents, head dim not a power of two
+    (torch.float32, 100, False, 64),   # flex, window
+    (torch.float32, -1, True, 24),
+])
 def test_attention_fast_paths_match_reference_on_gpu(dtype, window, packed, d, no_tf32):
     gen = torch.Generator().manual_seed(window + d)
     b, l, h = 2, 700, 4
@@ -433,6 +441,21 @@ def test_model_fast_path_equals_cpu_reference(case, dtype, no_tf32):
 
 
 @needs_mamba
+@pytest.mark.parametrize("compiled", [False, True])
+def test_generation_on_gpu_matches_forward(compiled, no_tf32):
+    model = tiny_model(1, seed=6, d=(32, 48), heads=2, d_state=16, headdim=16, window=7).cuda()
+    ids = torch.stack([random_bytes(40, seed=3), random_bytes(40, seed=4)]).cuda()
+    with torch.no_grad():
+        full = model(ids).logits
+        if compiled:
+            compile_step(model)
+        cache = model.new_cache(2)
+        model(ids[:, :10], cache=cache)
+        steps = [model.step(ids[:, t], cache).logits for t in range(10, 40)]
+    assert rel_err(torch.stack(steps, 1), full[:, 10:]) <= FP32_TOL
+
+
+@needs_mamba
 @pytest.mark.parametrize("case", range(3))
 def test_compiled_and_budgeted_model_matches_eager_with_gradients(case, no_tf32):
     name, model, ids, layout = _gpu_model_cases()[case]
@@ -451,13 +474,64 @@ def test_compiled_and_budgeted_model_matches_eager_with_gradients(case, no_tf32)
             assert rel_err(p.grad, grads[n]) <= 1e-2, n
 
 
-@needs_mamba
-def test_generation_on_gpu_matches_forward():
-    model = tiny_model(1, seed=6, d=(32, 48), heads=2, d_state=16, headdim=16, window=7).cuda()
-    ids = random_bytes(40, seed=3)[None].cuda()
+# ============================================================== generation without host synchronisation
+def _prefilled(model, batch_lengths, seed, device="cpu"):
+    L = max(batch_lengths)
+    ids = torch.stack([random_bytes(L, seed=seed + i) for i in range(len(batch_lengths))]).to(device)
+    mask = torch.zeros(ids.shape, dtype=torch.bool, device=device)
+    for i, n in enumerate(batch_lengths):
+        mask[i, :n] = True
+    cache = model.new_cache(len(batch_lengths))
     with torch.no_grad():
-        full = model(ids).logits[0]
-        cache = model.new_cache(1)
-        model(ids[:, :10], cache=cache)
-        steps = [model.step(ids[:, t], cache).logits[0] for t in range(10, 40)]
-    assert rel_err(torch.stack(steps), full[10:]) <= FP32_TOL
+        model(ids, mask=mask, cache=cache)
+    return cache
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_dense_step_equals_model_step(stages):
+    """Same logits and decisions as model.step, byte after byte, rows of different lengths."""
+    import copy
+
+    from hnet_cli.model.graph_step import dense_step
+
+    model = tiny_model(stages, seed=20 + stages, window=4, dtype=torch.float64)  # exact: no rounding noise
+    cache_a = _prefilled(model, [5, 12, 1], seed=3)
+    cache_b = copy.deepcopy(cache_a)
+    feed = torch.stack([random_bytes(25, seed=40 + i) for i in range(3)], 1)  # (steps, rows)
+    inner_steps = 0
+    with torch.no_grad():
+        for t in range(feed.shape[0]):
+            a = model.step(feed[t], cache_a)
+            b = dense_step(model, feed[t], cache_b)
+            assert rel_err(b.logits, a.logits) <= 1e-12, f"step {t}"
+            for sa, sb in zip(a.stages, b.stages):
+                assert torch.equal(sa.boundary_mask, sb.boundary_mask) and torch.equal(sa.valid, sb.valid)
+                assert torch.allclose(sa.boundary_prob, sb.boundary_prob, atol=1e-12)
+            inner_steps += int(a.stages[0].boundary_mask.sum())  # rows that ran the inner network
+    assert 0 < inner_steps < feed.numel()  # some rows skipped the inner network, some did not
+
+
+@needs_mamba
+@pytest.mark.parametrize("compiled", [False, True])
+def test_graphed_step_equals_model_step_on_gpu(compiled, no_tf32):
+    import copy
+
+    from hnet_cli.model.graph_step import GraphedStep, uncompiled
+
+    model = tiny_model(2, seed=30, d=(32, 48, 64), heads=2, d_state=16, headdim=16, window=6).cuda()
+    cache_a = _prefilled(model, [9, 30], seed=5, device="cuda")
+    cache_b = copy.deepcopy(cache_a)
+    feed = torch.stack([random_bytes(40, seed=60 + i) for i in range(2)], 1).cuda()
+    try:
+        graphed = GraphedStep(model, cache_b, batch=2, max_new=feed.shape[0], compile=compiled)
+        with torch.no_grad():
+            for t in range(feed.shape[0]):
+                a = model.step(feed[t], cache_a)
+                b = graphed(feed[t])
+                assert rel_err(b.logits, a.logits) <= FP32_TOL, f"step {t}"
+                for sa, sb in zip(a.stages, b.stages):
+                    assert torch.equal(sa.boundary_mask, sb.boundary_mask)
+        with pytest.raises(RuntimeError):
+            graphed(feed[0])
+    finally:
+        uncompiled()

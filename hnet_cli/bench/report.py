@@ -37,15 +37,16 @@ def render(rows: list[dict]) -> str:
             ("name", "model"), ("params_m", "params M"), ("batch", "batch"), ("seq_len", "seq"),
             ("compression", "L_{s+1}/L_s"), ("chunk_slots", "chunk slots"), ("step_ms", "step ms"),
             ("bytes_per_s", "bytes/s"), ("fwd_flops_per_byte", "fwd FLOPs/byte"), ("train_tflops", "TFLOP/s"),
-            ("mfu", "MFU"), ("peak_mem_gib", "peak GiB"), ("first_step_s", "1st step s")]))
+            ("mfu", "MFU"), ("peak_mem_gib", "peak GiB"), ("tf32", "TF32 fp32-mm"), ("first_step_s", "1st step s")]))
     if by("memory"):
         parts.append("### Peak memory vs compression\n\n" + table(by("memory"), [
             ("chunk_budget", "chunk budget"), ("steered", "steered"), ("compression", "measured"),
             ("chunk_slots", "chunk slots"), ("peak_mem_gib", "peak GiB")]))
     if by("generate"):
         parts.append("### Generation\n\n" + table(by("generate"), [
-            ("name", "model"), ("batch", "batch"), ("compiled_step", "compiled step"), ("new_bytes", "bytes/row"),
-            ("ms_per_step", "ms/step"), ("bytes_per_s", "bytes/s"), ("stage0_boundary_rate", "boundary rate")]))
+            ("name", "model"), ("batch", "batch"), ("mode", "mode"), ("new_bytes", "bytes/row"),
+            ("ms_per_step", "ms/step"), ("bytes_per_s", "bytes/s"), ("stage0_boundary_rate", "boundary rate"),
+            ("check_rel_err", "vs model.step"), ("setup_s", "setup s")]))
     errors = [r for r in rows if "error" in r or "skipped" in r]
     if errors:
         parts.append("### Not measured\n\n" + "\n".join(

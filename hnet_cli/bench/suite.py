@@ -1,11 +1,11 @@
 """The benchmark suite behind `hnet bench` and `bench/gpu_bench.py`: cases, order, time budget.
 
-Sections (run in this order, each optional):
+Sections (each optional; they run in the order asked, by default this one):
     peak      measured bf16 matmul rate and copy bandwidth (always, MFU needs it)
-    kernels   forward+backward of each hot op at the Large shapes
     train     training bytes/s, FLOPs/byte, MFU, peak memory per model
-    memory    peak memory at two compressions 2x apart, with and without a chunk budget
     generate  bytes/s of cached generation at batch 1 and 64
+    memory    peak memory at two compressions 2x apart, with and without a chunk budget
+    kernels   forward+backward of each hot op at the Large shapes
 Results go to `results.jsonl` (one JSON object per row, written as it is
 measured, so a run cut short keeps what it measured) under the output folder.
 """
@@ -24,10 +24,10 @@ from hnet_cli.bench import device
 from hnet_cli.bench.models import flop_matched_isotropic, hnet_config, isotropic_config
 from hnet_cli.model.flops import forward_flops_per_byte
 
-SECTIONS = ("peak", "kernels", "train", "memory", "generate")
+SECTIONS = ("peak", "train", "generate", "memory", "kernels")
 STAGE0_COMPRESSION = 0.22  # a 1-stage H-Net keeps ~1 boundary per 4.5 bytes (paper)
 TWO_STAGE_COMPRESSION = (1 / 3, 1 / 3)  # 2-stage targets N = (3, 3)
-BUDGET_SLACK = 1.07  # chunk slots reserved per stage, relative to its compression
+BUDGET_SLACK = 1.0  # chunk slots reserved per stage, relative to its compression (then rounded up)
 BUDGET_MULTIPLE = 128
 
 
@@ -40,7 +40,12 @@ class SuiteOptions:
     steps: int = 10
     time_budget_s: float = 540.0
     generate_bytes: int = 256
-    models: tuple[str, ...] = ("iso-T22-2048", "hnet-1stage", "iso-T-matched", "iso-m-matched", "hnet-2stage")
+    generate_modes: tuple[tuple[int, str], ...] = ((1, "graphed+compiled"), (64, "graphed+compiled"), (1, "graphed"),
+                                                   (1, "eager"))
+    # fp32 matmuls (routing q/k, residual_proj) on TF32 tensor cores: fp32 storage and
+    # accumulation, inputs rounded to 10 mantissa bits. Off = true fp32 (PyTorch's default).
+    tf32: bool = True
+    models: tuple[str, ...] = ("iso-T22-2048", "hnet-1stage", "iso-T-matched", "hnet-2stage", "iso-m-matched")
     out_dir: Path = field(default_factory=lambda: Path("bench-out"))
 
 
@@ -77,9 +82,12 @@ def train_cases(opts: SuiteOptions) -> list[tuple[str, object, int, int, dict]]:
         if name == "iso-T22-2048":
             # The acceptance check: d_model 1536, 22 layers, 2048-token sequences, bf16.
             cases.append((name, isotropic_config("T", 22), 2 * opts.batch, 2048, {}))
-        elif name == "hnet-1stage":
+        elif name in ("hnet-1stage", "hnet-1stage-fp32"):
             c = [STAGE0_COMPRESSION]
-            cases.append((name, one, opts.batch, L, {"compression": c, "chunk_budget": _budget(c)}))
+            extra = {"compression": c, "chunk_budget": _budget(c)}
+            if name == "hnet-1stage-fp32":  # routing and residual_proj in true fp32 (no TF32)
+                extra["tf32"] = False
+            cases.append((name, one, opts.batch, L, extra))
         elif name == "hnet-2stage":
             c = list(TWO_STAGE_COMPRESSION)
             cases.append((name, two, opts.batch, L, {"compression": c, "chunk_budget": _budget(c)}))
@@ -95,7 +103,7 @@ def train_cases(opts: SuiteOptions) -> list[tuple[str, object, int, int, dict]]:
 
 
 def run_suite(opts: SuiteOptions, on_row=None) -> list[dict]:
-    """Run the chosen sections within the time budget; returns every row recorded."""
+    """Run the chosen sections, in the order given, within the time budget; returns every row recorded."""
     from hnet_cli.bench import generation, kernels, training
 
     start = time.perf_counter()
@@ -112,31 +120,54 @@ def run_suite(opts: SuiteOptions, on_row=None) -> list[dict]:
             rec.add(section, {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
             torch.cuda.empty_cache()
 
-    rec.add("device", device.describe())
+    torch.backends.cuda.matmul.allow_tf32 = opts.tf32
+    rec.add("device", {**device.describe(), "tf32_fp32_matmuls": opts.tf32})
     peak = device.matmul_peak()
     rec.add("peak", {"bf16_matmul_tflops": peak / 1e12, "copy_tb_s": device.copy_bandwidth() / 1e12})
 
-    if "kernels" in opts.sections:
-        for part in (kernels.ssd_rows, kernels.ema_rows, kernels.attention_rows, kernels.conv_rows):
-            guarded("kernels", lambda part=part: [rec.add("kernels", r) for r in part()])
-
-    if "train" in opts.sections:
+    def train():
         for name, cfg, batch, L, extra in train_cases(opts):
-            guarded("train", lambda: rec.add("train", training.measure_training(
-                name, cfg, batch, L, peak, steps=opts.steps, **extra)))
+            tf32 = extra.pop("tf32", opts.tf32)
 
-    if "memory" in opts.sections:
+            def one():
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                try:
+                    row = training.measure_training(name, cfg, batch, L, peak, steps=opts.steps,
+                                                    budget_multiple=BUDGET_MULTIPLE, **extra)
+                finally:
+                    torch.backends.cuda.matmul.allow_tf32 = opts.tf32
+                rec.add("train", {**row, "tf32": tf32})
+
+            guarded("train", one)
+
+    def generate():
+        holder = {}
+
+        def model():
+            if "model" not in holder:
+                holder["model"] = generation.build(hnet_config(1, opts.depth_scale), [STAGE0_COMPRESSION])
+            return holder["model"]
+
+        for batch, mode in opts.generate_modes:
+            guarded("generate", lambda batch=batch, mode=mode: rec.add("generate", generation.measure_generation(
+                "hnet-1stage", model(), batch, mode, new_bytes=opts.generate_bytes)))
+        holder.clear()
+        torch.cuda.empty_cache()
+
+    def memory():
         one = hnet_config(1, opts.depth_scale)
         low, high = 0.15, 0.30
         for budget in (None, [min(1.0, BUDGET_SLACK * high)]):
             guarded("memory", lambda budget=budget: [rec.add("memory", r) for r in training.memory_vs_compression(
-                one, opts.batch, opts.seq_len, [[low], [high]], chunk_budget=budget)])
+                one, opts.batch, opts.seq_len, [[low], [high]], chunk_budget=budget, budget_multiple=BUDGET_MULTIPLE)])
 
-    if "generate" in opts.sections:
-        one = hnet_config(1, opts.depth_scale)
-        for batch, compiled in ((1, True), (64, True), (1, False)):
-            guarded("generate", lambda batch=batch, compiled=compiled: rec.add("generate", generation.measure_generation(
-                "hnet-1stage", one, batch, new_bytes=opts.generate_bytes, compression=[STAGE0_COMPRESSION],
-                compile=compiled)))
+    def kernel_section():
+        for part in (kernels.ssd_rows, kernels.ema_rows, kernels.attention_rows, kernels.conv_rows):
+            guarded("kernels", lambda part=part: [rec.add("kernels", r) for r in part()])
+
+    run = {"train": train, "generate": generate, "memory": memory, "kernels": kernel_section, "peak": lambda: None}
+    for section in opts.sections:
+        run[section]()
     rec.add("done", {"elapsed_s": time.perf_counter() - start})
+    torch.backends.cuda.matmul.allow_tf32 = False
     return rec.rows

@@ -15,6 +15,12 @@ from pathlib import Path
 from hnet_cli.errors import HnetError
 
 
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def open_output(path: str | Path, mode: str = "w", encoding: str | None = "utf-8"):
     """Yield a file object for `path` ("-" = stdout); replace the target only on success."""
@@ -33,6 +39,8 @@ def open_output(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     except OSError as exc:
         raise HnetError(f"{path}: cannot write here ({exc.strerror})") from None
     try:
+        # mkstemp creates 0600; a finished output gets the usual permissions (umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as f:
             yield f
             f.flush()

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from hnet_cli.data.documents import Document
-from hnet_cli.eval.corpus import evaluate_documents
+from hnet_cli.eval.corpus import evaluate_documents, length_sorted_groups, token_budget_batches
+from hnet_cli.eval.windows import Window
 from model_helpers import tiny_model
 
 DATA = Path(__file__).parent.parent / "domains" / "data"
@@ -110,3 +111,15 @@ def test_empty_documents_are_left_out_and_counted():
     docs = [Document(b"", "a", "empty"), Document(b"hello world", "a", "x")]
     result = evaluate_documents(model, docs, count_units=len, context=64, stride=32)
     assert result.empty_documents == 1 and result.corpus.documents == 1 and result.corpus.bytes == 11
+
+
+def test_batches_are_bounded_by_tokens_not_rows():
+    jobs = [(None, 0, Window(0, n, 1)) for n in (60, 8, 128, 60, 128)]
+    (group,) = list(length_sorted_groups(iter(jobs), 10_000))
+    assert [j[2].length for j in group] == [8, 60, 60, 128, 128]
+    batches = list(token_budget_batches(group, budget=128))  # --batch-size 1, context 128
+    assert [[j[2].length for j in b] for b in batches] == [[8, 60], [60], [128], [128]]
+    assert all(len(b) * max(j[2].length for j in b) <= 128 for b in batches)
+    # groups close once they hold enough tokens; the rest of the stream is not lost
+    groups = list(length_sorted_groups(iter(jobs), 100))
+    assert [[j[2].length for j in g] for g in groups] == [[8, 60, 128], [60, 128]]

@@ -49,7 +49,9 @@ def eval_command(
                                           help="Tokens per forward pass, BOS included [default: the first model's "
                                                "training length (train.seq_len of its run), else 8192]."),
     stride: Optional[int] = typer.Option(None, "--stride", help="Window step for long documents [default: context/2]."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Windows per forward pass (does not change results)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b",
+                                   help="Forward pass size in full-context windows: at most batch-size x context "
+                                        "tokens, shared by more rows when documents are shorter. Results do not change."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on GPU, fp32 on CPU), fp32 or bf16."),
     perturb: Optional[str] = typer.Option(None, "--perturb",

@@ -1,9 +1,11 @@
 """One model over one corpus: bits per byte (and per unit), per file and record, chunk statistics.
 
 Documents stream in; each is cut into windows (windows.py), windows are
-gathered into padded batches (scoring.py), and each document's result is
-assembled when its last window comes back. Memory holds the documents whose
-windows are in flight, never the corpus.
+sorted by length within groups and gathered into padded batches of at most
+batch_size x context tokens (scoring.py; short documents share a batch with
+many rows), and each document's result is assembled when its last window
+comes back. Memory holds the documents whose windows are in flight, never
+the corpus. Every row is computed as if alone, so batching changes speed only.
 
     bpb           = sum over documents of bits / sum of document bytes  (byte-weighted)
     bits per unit = the same bits / sum of domain.count_units(document)  (bases, characters)
@@ -11,11 +13,10 @@ windows are in flight, never the corpus.
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -26,9 +27,39 @@ from hnet_cli.eval.windows import plan_windows
 from hnet_cli.model.losses import LN2
 from hnet_cli.progress import NullReporter
 
-# Windows are sorted by length inside groups of this many batches, so short
-# documents share batches with short documents (less padding).
+# Windows are sorted by length inside groups of this many batches' worth of
+# tokens, so short documents share batches with short documents (less padding).
 SORT_GROUP_BATCHES = 16
+
+
+def token_budget_batches(jobs: list, budget: int) -> Iterator[list]:
+    """Batches of length-sorted (ascending) window jobs whose padded size rows x longest
+    stays within `budget` tokens: B full-context windows, or many more short ones."""
+    batch: list = []
+    for job in jobs:
+        length = job[2].length  # the longest so far: jobs come sorted by length
+        if batch and (len(batch) + 1) * length > budget:
+            yield batch
+            batch = []
+        batch.append(job)
+    if batch:
+        yield batch
+
+
+def length_sorted_groups(jobs: Iterator, group_tokens: int) -> Iterator[list]:
+    """Consecutive groups of about `group_tokens` tokens, each sorted by window length
+    (stably: a document's windows keep their order)."""
+    while True:
+        group, tokens = [], 0
+        for job in jobs:
+            group.append(job)
+            tokens += job[2].length
+            if tokens >= group_tokens:
+                break
+        if not group:
+            return
+        group.sort(key=lambda job: job[2].length)
+        yield group
 
 
 @dataclass
@@ -193,15 +224,11 @@ def evaluate_documents(
     running_nats, running_bytes = 0.0, 0  # over windows scored so far, for the progress line
     reporter.start(description, total=total_bytes, unit="bytes")
     start = time.perf_counter()
-    pending = jobs()
-    group = batch_size * SORT_GROUP_BATCHES
-    while True:
-        window_jobs = list(itertools.islice(pending, group))
-        if not window_jobs:
-            break
-        window_jobs.sort(key=lambda job: job[2].length)  # stable: a document's windows keep their order
-        for b in range(0, len(window_jobs), batch_size):
-            batch = window_jobs[b : b + batch_size]
+    # One forward pass holds at most batch_size x context tokens (padding included):
+    # batch_size full windows, or more rows when documents are shorter than the context.
+    budget = batch_size * context
+    for group in length_sorted_groups(jobs(), SORT_GROUP_BATCHES * budget):
+        for batch in token_budget_batches(group, budget):
             scores = score_windows(model, [(d.data, w) for d, _, w in batch], device, dtype)
             scored_bytes = 0
             for (open_doc, k, window), score in zip(batch, scores):

@@ -77,3 +77,17 @@ def test_augment_is_identity_for_text_domains():
     doc = Document("床前明月光".encode(), "poem.txt", "poem.txt")
     for name in ("text", "chinese", "code"):
         assert get_domain(name).augment(doc, random.Random(0)) is doc
+
+
+def test_bundled_domains_found_without_installed_entry_points(monkeypatch):
+    """Running from a source tree on PYTHONPATH (no package metadata) still finds dna/code/text/chinese."""
+    from hnet_cli.data import registry
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    registry.refresh()
+    try:
+        assert set(registry.available_domains()) == {"dna", "code", "text", "chinese"}
+        assert registry.get_domain("zh").name == "chinese"
+    finally:
+        monkeypatch.undo()
+        registry.refresh()

@@ -22,12 +22,38 @@ from hnet_cli.errors import ConfigError
 
 GROUP = "hnet.domains"
 
+# The domains that ship with hnet. They are registered as entry points like any
+# plugin; when the package runs from a source tree without being installed (no
+# entry points), they are still found through this list.
+BUNDLED = {
+    "dna": "hnet_domains.dna:domain",
+    "code": "hnet_domains.code:domain",
+    "text": "hnet_domains.text:domain",
+    "chinese": "hnet_domains.chinese:domain",
+}
+
+
+class _BundledEntryPoint:
+    """The part of importlib.metadata.EntryPoint that `_load` uses."""
+
+    def __init__(self, name: str, value: str):
+        self.name, self.value = name, value
+
+    def load(self):
+        import importlib
+
+        module, attr = self.value.split(":")
+        return getattr(importlib.import_module(module), attr)
+
 
 @functools.lru_cache(maxsize=1)
 def _load() -> tuple[dict[str, Domain], dict[str, str]]:
     domains: dict[str, Domain] = {}
     errors: dict[str, str] = {}
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    found = list(entry_points(group=GROUP))
+    registered = {ep.name for ep in found}
+    found += [_BundledEntryPoint(n, v) for n, v in BUNDLED.items() if n not in registered]
+    for ep in sorted(found, key=lambda e: e.name):
         try:
             domain = ep.load()
         except Exception as exc:  # a broken third-party plugin must not break the others

@@ -63,9 +63,11 @@ def run_one(name: str, args: list[str], out_dir: Path, cores: list[int] | None, 
     return row
 
 
-def run_all(jobs: list[tuple[str, list[str]]], out_dir: Path, parallel: int, cores_per_run: int, timeout: float) -> list[dict]:
-    ncpu = os.cpu_count() or 1
-    slots = [list(range(i * cores_per_run, (i + 1) * cores_per_run)) for i in range(max(1, ncpu // cores_per_run))]
+def run_all(jobs: list[tuple[str, list[str]]], out_dir: Path, parallel: int, cores_per_run: int, timeout: float,
+            first_core: int = 0) -> list[dict]:
+    ncpu = (os.cpu_count() or 1) - first_core
+    slots = [list(range(first_core + i * cores_per_run, first_core + (i + 1) * cores_per_run))
+             for i in range(max(1, ncpu // cores_per_run))]
     parallel = max(1, min(parallel, len(slots)))
     free = list(slots[:parallel])
 
@@ -130,7 +132,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sweep-steps", type=int, default=None, help="steps at the domain's default N (sweep)")
     parser.add_argument("--seed", type=int, default=0, help="train.seed of the sweep runs")
     parser.add_argument("--domain", default="dna", help="domain of the variants (default dna)")
+    parser.add_argument("--no-default", action="store_true", help="variants: leave out the run without overrides")
     parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--first-core", type=int, default=0, help="pin runs to cores from this one on")
     parser.add_argument("--cores-per-run", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--out", default=None, help="where the runs go (default: a temporary directory)")
@@ -142,13 +146,13 @@ def main(argv=None) -> int:
     if args.mode == "accept":
         jobs = [("dna-default", ["--domain", "dna"])]
     elif args.mode == "variants":
-        jobs = [("default", ["--domain", args.domain])]
+        jobs = [] if args.no_default else [("default", ["--domain", args.domain])]
         for spec in args.variant:
             name, _, rest = spec.partition("=")
             jobs.append((name, ["--domain", args.domain, *shlex.split(rest)]))
     else:
         jobs = sweep_jobs(args.sweep, args.sweep_steps, args.seed)
-    rows = run_all(jobs, out_dir, args.parallel, args.cores_per_run, args.timeout)
+    rows = run_all(jobs, out_dir, args.parallel, args.cores_per_run, args.timeout, args.first_core)
     print(f"machine: {os.cpu_count()} CPUs, {args.cores_per_run} cores per run, {args.parallel} runs at a time")
     print(table(rows))
     if args.results:

@@ -202,3 +202,24 @@ def test_plugin_domain_trains(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["domain"] == "lines" and summary["targets"] == [4.0] and summary["steps"] == 3
+
+
+def test_stdin_is_kept_for_later_epochs_and_resume(tmp_path):
+    import random
+
+    rng = random.Random(1)
+    fasta = ">r1\n" + "".join(rng.choice("ACGT") for _ in range(4000)) + "\n"
+    micro = micro_recipe(tmp_path, steps=4, eval_every=2, checkpoint_every=2)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "hnet_cli", "train", "--domain", "dna", "-", "--recipe", micro,
+                           "--out", str(out), "--json", "-q"], input=fasta.encode(), capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (out / "stdin").read_text() == fasta
+    assert json.loads((out / "run.json").read_text())["paths"] == [str(out / "stdin")]
+    longer = subprocess.run([sys.executable, "-m", "hnet_cli", "train", "--resume", str(out), "--steps", "6", "-q"],
+                            capture_output=True, env=env)
+    assert longer.returncode == 0, longer.stderr.decode()
+    empty = subprocess.run([sys.executable, "-m", "hnet_cli", "train", "--domain", "dna", "-", "--recipe", micro,
+                            "--out", str(tmp_path / "empty"), "-q"], input=b"", capture_output=True, env=env)
+    assert empty.returncode != 0 and b"standard input is empty" in empty.stderr

@@ -25,6 +25,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,7 +58,9 @@ from hnet_cli.train.rundir import (
 )
 from hnet_cli.train.schedule import lr_factor
 
-CALIBRATION_STEPS = 10  # max_time: the run's length is fixed from the speed of the first steps
+CALIBRATION_STEPS = 10
+STDIN = "-"
+STDIN_NAME = "stdin"  # RUN/stdin: a copy of the data a run read from standard input  # max_time: the run's length is fixed from the speed of the first steps
 
 
 @dataclass
@@ -144,6 +149,37 @@ def forward_stats(model, batch: Batch, targets: list[float]):
         boundaries.append(float((stage.boundary_mask & stage.valid).sum()))
         positions.append(float(stage.valid.sum()))
     return ce_sum, ratios, boundaries, positions
+
+
+def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list[float], alpha: float,
+                         world_size: int, device, dtype) -> StepStats:
+    """Forward and backward over this process's micro-batches of one step; statistics summed over processes.
+
+    Back-propagates P * CE_sum / n_targets(all processes) + alpha * sum_s L_ratio / A per
+    micro-batch (see the module docstring); DDP averages the gradients over the P processes.
+    """
+    S, A = len(targets), len(batches)
+    local_targets = torch.tensor([float(sum(b.n_targets for b in batches))], dtype=torch.float64, device=device)
+    n_global = float(dist_util.all_reduce_sum(local_targets)[0])
+    ce_total, ratio_totals, bounds, positions = 0.0, [0.0] * S, [0.0] * S, [0.0] * S
+    for m, batch in enumerate(batches):
+        # DDP: average gradients once, after the last micro-batch.
+        sync = contextlib.nullcontext() if (ddp is None or m == A - 1) else ddp.no_sync()
+        with sync:
+            with autocast(device, dtype):
+                ce_sum, ratios, b, p = forward_stats(forward_model, batch, targets)
+            loss = ce_sum * (world_size / max(1.0, n_global))
+            if ratios:
+                loss = loss + alpha * torch.stack(ratios).sum() / A
+            loss.backward()
+        ce_total += float(ce_sum.detach())
+        ratio_totals = [x + float(r.detach()) for x, r in zip(ratio_totals, ratios)]
+        bounds = [x + y for x, y in zip(bounds, b)]
+        positions = [x + y for x, y in zip(positions, p)]
+    packed = StepStats.pack(ce_total, 0.0, ratio_totals, bounds, positions, device)
+    stats = StepStats.unpack(dist_util.all_reduce_sum(packed), S)
+    stats.n_targets = n_global  # already summed over processes
+    return stats
 
 
 @torch.no_grad()
@@ -259,32 +295,44 @@ def _run(job: TrainJob, reporter, resume_dir: Path | None) -> TrainResult:
     dist, device = dist_util.setup(job.device)
     if not dist.is_main:
         reporter = NullReporter()
+    spooled = None
     try:
-        return _train(job, reporter, resume_dir, dist, device)
+        if STDIN in job.paths and resume_dir is None:
+            # Every epoch reads the data again, and a resumed run needs it too: stdin is kept
+            # as RUN/stdin (spooled to a temporary directory until the run directory exists).
+            if dist.enabled:
+                raise ConfigError("training on stdin (-) is not supported under torchrun; give a file")
+            spooled = _spool_stdin()
+        return _train(job, reporter, resume_dir, dist, device, spooled)
     finally:
+        if spooled is not None:
+            shutil.rmtree(spooled.parent, ignore_errors=True)
         dist_util.teardown()
 
 
-def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
+def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | None) -> TrainResult:
     recipe, ts = job.recipe, job.recipe.train
     out = Path(job.out)
     if resume_dir is None:
         check_new_run_dir(out, job.force)
     domain = get_domain(job.domain)
     options = resolve_domain_options(domain, ts.domain_options, job.domain_options)
-    check_inputs(domain, job.paths)
+    paths = list(job.paths)
+    check_inputs(domain, paths)
+    if spooled is not None:
+        paths = [str(spooled) if p == STDIN else p for p in paths]
     targets = resolve_targets(recipe, domain)
     dtype = pick_dtype(ts.dtype, device)
     S = len(targets)
 
     # Data: the split is planned from the stream itself (hnet_cli.data.split).
     def open_documents():
-        return domain.read(list(job.paths), **options)
+        return domain.read(list(paths), **options)
 
     reporter.log(f"reading {domain.name} data: {', '.join(job.paths) if job.paths else domain.default_data + ' (bundled)'}")
     split: Split = plan_split(open_documents, ts.val_fraction, ts.eval_bytes)
     if not split.validation:
-        raise InputError(", ".join(job.paths) or domain.name, "no data left for validation")
+        raise InputError(", ".join(paths) or domain.name, "no data left for validation")
     val_units = sum(domain.count_units(d.data) for d in split.validation)
     val_batches = validation_batches(split, ts.seq_len, ts.batch_size, dist.rank, dist.world_size)
     augment = lambda doc, rng: domain.augment(doc, rng, **options)  # noqa: E731  (identity unless the domain augments)
@@ -323,6 +371,10 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
     if dist.is_main:
         if resume_dir is None:
             create_run_dir(out, job.force)
+            if spooled is not None:
+                kept = out / STDIN_NAME
+                shutil.move(str(spooled), kept)
+                paths[:] = [str(kept) if p == str(spooled) else p for p in paths]
         else:
             checkpointer.remove_partial()
         cfg = recipe.model_config()
@@ -331,7 +383,7 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
         write_json(out / RECIPE_NAME, recipe.to_dict())
         write_json(out / RUN_INFO_NAME, {
             "domain": domain.name, "unit": domain.unit,
-            "paths": [p if p == "-" else os.path.abspath(p) for p in job.paths],
+            "paths": [os.path.abspath(p) for p in paths],
             "domain_options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
             "arch": job.arch, "recipe": recipe.name, "compression_targets": targets,
             "world_size": dist.world_size, "split": {"mode": split.mode, "val_fraction": split.val_fraction,
@@ -356,16 +408,13 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
     warnings: list[str] = []
     last = {"loss": None, "bpb": None, "compression": [], "val_bpb": None, "val_bpu": None}
     session_bytes, session_time = 0, 0.0
-    last_saved = step if resume_dir is not None else -1
 
     def save(best: bool = False):
-        nonlocal last_saved
         if dist.is_main:
             state = trainer_state(step, total, loader, best_val, best_step, bytes_seen,
                                   elapsed_before + session_time, watch, {"best_val_bits_per_unit": best_bpu})
             checkpointer.save(step, model, optimizer, state, best=best)
         dist_util.barrier()
-        last_saved = step
 
     def run_eval():
         nonlocal best_val, best_step, best_bpu
@@ -382,6 +431,7 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
                      + (" (best)" if improved else ""))
         return improved
 
+    first_step = step
     reporter.start("train", total=total, unit="steps")
     reporter.advance(step)
     try:
@@ -390,26 +440,7 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
                 t0 = time.perf_counter()
                 lr = set_lr(optimizer, lr_factor(step, total, ts.warmup, ts.schedule, ts.decay_fraction, ts.min_lr_ratio))
                 batches = [b.to(device, non_blocking=True) for b in item.micro_batches]
-                n_global = float(dist_util.all_reduce_sum(
-                    torch.tensor([float(sum(b.n_targets for b in batches))], dtype=torch.float64, device=device))[0])
-                ce_total, ratio_totals = 0.0, [0.0] * S
-                bounds, pos = [0.0] * S, [0.0] * S
-                for m, batch in enumerate(batches):
-                    sync = contextlib.nullcontext() if (ddp is None or m == len(batches) - 1) else ddp.no_sync()
-                    with sync:
-                        with autocast(device, dtype):
-                            ce_sum, ratios, b, p = forward_stats(forward_model, batch, targets)
-                        loss = ce_sum * (P / max(1.0, n_global))
-                        if ratios:
-                            loss = loss + alpha * torch.stack(ratios).sum() / A
-                        loss.backward()
-                    ce_total += float(ce_sum.detach())
-                    ratio_totals = [x + float(r.detach()) for x, r in zip(ratio_totals, ratios)]
-                    bounds = [x + y for x, y in zip(bounds, b)]
-                    pos = [x + y for x, y in zip(pos, p)]
-                stats = StepStats.unpack(dist_util.all_reduce_sum(
-                    StepStats.pack(ce_total, 0.0, ratio_totals, bounds, pos, device)), S)
-                stats.n_targets = n_global  # already summed over processes
+                stats = accumulate_gradients(forward_model, ddp, batches, targets, alpha, P, device, dtype)
                 ratio_means = [r / (P * A) for r in stats.ratio_sum]
                 loss_value = stats.ce + alpha * sum(ratio_means)
                 check_finite(step + 1, loss=loss_value)
@@ -440,7 +471,8 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
                     fields["ratio"] = round(sum(ratio_means), 4)
                     fields["comp"] = "/".join(f"{c:.3f}" for c in compression)
                     fields["B/chunk"] = "/".join(f"{x:.2f}" for x in bytes_per_chunk)
-                fields.update({"lr": lr, "gnorm": grad_norm, "B/s": int(speed)})
+                eta = (total - step) * session_time / max(1, step - first_step)
+                fields.update({"lr": lr, "gnorm": grad_norm, "B/s": int(speed), "eta": _duration(eta)})
                 reporter.advance(1, **fields)
                 for message in watch.update(step, compression):
                     warnings.append(message)
@@ -457,8 +489,6 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device) -> TrainResult:
                     save(best=best)
                 if step >= total:
                     break
-        elif last_saved != step:
-            save()
     except TrainingDiverged as exc:
         good = checkpointer.pointer("LATEST")
         where = f"; the last good checkpoint is {out / CHECKPOINTS_DIR / good}" if good else "; no checkpoint was written"
@@ -491,6 +521,23 @@ def _last_logged(path: Path, unit: str) -> dict:
         elif record.get("kind") == "val":
             found.update(val_bpb=record.get("val_bpb"), val_bpu=record.get(f"val_bits_per_{unit}"))
     return found
+
+
+def _spool_stdin() -> Path:
+    """Copy standard input to <tmpdir>/stdin (the name it keeps in the run directory)."""
+    directory = Path(tempfile.mkdtemp(prefix="hnet-stdin-"))
+    target = directory / STDIN_NAME
+    with open(target, "wb") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+    if target.stat().st_size == 0:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise InputError(STDIN, "standard input is empty")
+    return target
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _bytes_per_chunk(compression: list[float]) -> list[float]:

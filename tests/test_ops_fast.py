@@ -516,22 +516,61 @@ def test_dense_step_equals_model_step(stages):
 def test_graphed_step_equals_model_step_on_gpu(compiled, no_tf32):
     import copy
 
-    from hnet_cli.model.graph_step import GraphedStep, uncompiled
+    from hnet_cli.model.graph_step import GraphedStep
 
     model = tiny_model(2, seed=30, d=(32, 48, 64), heads=2, d_state=16, headdim=16, window=6).cuda()
     cache_a = _prefilled(model, [9, 30], seed=5, device="cuda")
     cache_b = copy.deepcopy(cache_a)
     feed = torch.stack([random_bytes(40, seed=60 + i) for i in range(2)], 1).cuda()
-    try:
-        graphed = GraphedStep(model, cache_b, batch=2, max_new=feed.shape[0], compile=compiled)
-        with torch.no_grad():
-            for t in range(feed.shape[0]):
-                a = model.step(feed[t], cache_a)
-                b = graphed(feed[t])
-                assert rel_err(b.logits, a.logits) <= FP32_TOL, f"step {t}"
-                for sa, sb in zip(a.stages, b.stages):
-                    assert torch.equal(sa.boundary_mask, sb.boundary_mask)
-        with pytest.raises(RuntimeError):
-            graphed(feed[0])
-    finally:
-        uncompiled()
+    graphed = GraphedStep(model, cache_b, batch=2, max_new=feed.shape[0], compile=compiled)
+    with torch.no_grad():
+        for t in range(feed.shape[0]):
+            a = model.step(feed[t], cache_a)
+            b = graphed(feed[t])
+            assert rel_err(b.logits, a.logits) <= FP32_TOL, f"step {t}"
+            for sa, sb in zip(a.stages, b.stages):
+                assert torch.equal(sa.boundary_mask, sb.boundary_mask)
+    with pytest.raises(RuntimeError):
+        graphed(feed[0])
+
+
+@pytest.mark.slow
+def test_compiled_dense_step_equals_model_step_on_cpu():
+    """The fused block step GraphedStep(compile=True) replays, checked where no GPU is needed."""
+    import copy
+
+    from hnet_cli.model.graph_step import compiled_block_step, dense_step
+
+    model = tiny_model(1, seed=21, window=4)
+    cache_a = _prefilled(model, [12, 12, 5], seed=3)
+    cache_b = copy.deepcopy(cache_a)
+    feed = torch.stack([random_bytes(12, seed=40 + i) for i in range(3)], 1)
+    with torch.no_grad():
+        for t in range(feed.shape[0]):
+            a = model.step(feed[t], cache_a)
+            b = dense_step(model, feed[t], cache_b, compiled_block_step())
+            assert rel_err(b.logits, a.logits) <= 1e-5, f"step {t}"
+            assert torch.equal(a.stages[0].boundary_mask, b.stages[0].boundary_mask)
+
+
+@pytest.mark.skipif(HAVE_CUDA, reason="checks the message shown on machines without a GPU")
+def test_hnet_bench_without_a_gpu_is_a_one_line_error(capsys):
+    from hnet_cli.cli import main
+
+    assert main(["bench", "--sections", "train"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hnet: error:") and "GPU" in err[0]
+
+
+def test_flop_matched_baselines_match_the_hnet():
+    """The isotropic baselines of the GPU benchmark carry the H-Net's forward FLOPs per byte (within a layer)."""
+    from hnet_cli.bench.models import flop_matched_isotropic, hnet_config, isotropic_config
+    from hnet_cli.model.flops import forward_flops_per_byte
+
+    target = forward_flops_per_byte(hnet_config(1), 8192, [0.22]).per_byte
+    for kind in ("T", "m"):
+        cfg, n = flop_matched_isotropic(kind, target, 8192, d_model=1024, d_intermediate=2816, heads=16, rotary=32)
+        got = forward_flops_per_byte(cfg, 8192).per_byte
+        one_layer = got - forward_flops_per_byte(isotropic_config(kind, n - 1, d_model=1024, d_intermediate=2816,
+                                                                  heads=16, rotary=32), 8192).per_byte
+        assert abs(got - target) <= one_layer / 2

@@ -24,7 +24,7 @@ from hnet_cli.bench.steering import freeze_steering, steer_compression
 from hnet_cli.model import HNetConfig, HNetLM
 from hnet_cli.model.checkpoint import cast_model
 from hnet_cli.model.fast import compile_step
-from hnet_cli.model.graph_step import GraphedStep, uncompiled
+from hnet_cli.model.graph_step import GraphedStep
 from hnet_cli.model.init import init_weights
 
 MODES = ("eager", "compiled", "graphed", "graphed+compiled")
@@ -96,7 +96,6 @@ def measure_generation(name: str, model: HNetLM, batch: int, mode: str, new_byte
                 boundaries += out.stages[0].boundary_mask.sum()
     torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    uncompiled()
     return {
         "name": name,
         "batch": batch,

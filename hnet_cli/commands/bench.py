@@ -24,8 +24,8 @@ Examples:
 def register(app: typer.Typer) -> None:
     @app.command("bench", help=HELP)
     def bench(
-        sections: str = typer.Option("peak,kernels,train,memory,generate", help="Comma-separated sections to run."),
-        models: str = typer.Option("iso-T22-2048,hnet-1stage,iso-T-matched,iso-m-matched,hnet-2stage",
+        sections: str = typer.Option("peak,train,generate,memory,kernels", help="Comma-separated sections to run."),
+        models: str = typer.Option("iso-T22-2048,hnet-1stage,iso-T-matched,hnet-2stage,iso-m-matched",
                                    help="Training models, comma-separated."),
         batch: int = typer.Option(8, help="Rows per training batch."),
         seq_len: int = typer.Option(8192, help="Bytes per row."),

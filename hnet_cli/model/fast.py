@@ -14,6 +14,16 @@ do here). Two things need the model:
   data-dependent, stay in eager mode. Norms, rotary embeddings, the residual
   adds, the conv and the SwiGLU fuse into few kernels; the SSD scan and
   FlexAttention run as their own kernels between the compiled pieces.
+- `compile_step`: the same for `model.step` (generation). For batch-1 speed
+  use `hnet_cli.model.graph_step.GraphedStep`, which replays a whole byte as
+  one CUDA graph.
+
+Typical GPU training setup:
+
+    model = HNetLM(cfg, device="cuda"); init_weights(model)
+    make_fast(model, chunk_budget=1.0 / N)   # N = target compression per stage
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = model(ids, seq_idx=seq_idx)
 """
 
 from __future__ import annotations
@@ -58,7 +68,8 @@ def set_chunk_budget(model: nn.Module, fractions: float | Sequence[float] | None
         stage.chunk_budget = ChunkBudget(float(fraction), multiple)
 
 
-def _raise_cache_limits() -> None:
+def raise_compile_cache_limits() -> None:
+    """Room for one compiled entry per (block kind, width, shape); see DYNAMO_CACHE_LIMIT."""
     import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, DYNAMO_CACHE_LIMIT)
@@ -77,7 +88,7 @@ def record_chunk_slots(model: nn.Module) -> None:
 
 def compile_blocks(model: nn.Module, **compile_options) -> int:
     """torch.compile every residual block in place; returns how many were compiled."""
-    _raise_cache_limits()
+    raise_compile_cache_limits()
     blocks = [m for m in model.modules() if isinstance(m, Block)]
     for block in blocks:
         block.compile(**compile_options)
@@ -90,7 +101,7 @@ def compile_step(model: nn.Module, **compile_options) -> int:
     One compiled function serves all blocks: they differ by guards (kind,
     width), not by identity, so a deep stack compiles once per kind.
     """
-    _raise_cache_limits()
+    raise_compile_cache_limits()
     compiled = torch.compile(Block.step, **compile_options)
     blocks = [m for m in model.modules() if isinstance(m, Block)]
     for block in blocks:
@@ -106,7 +117,3 @@ def make_fast(model: nn.Module, compile: bool = True, chunk_budget: float | Sequ
         compile_blocks(model)
     return model
 
-
-def compile_worthwhile(device: torch.device) -> bool:
-    """Compiling pays on GPUs (fusion, fewer launches); on CPUs its start-up cost rarely does."""
-    return torch.device(device).type == "cuda"

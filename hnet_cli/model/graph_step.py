@@ -20,6 +20,7 @@ zbar_j = P_j zhat_j + (1 - P_j) zbar_{j-1} the dechunk EMA.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -96,15 +97,11 @@ def block_step(block: Block, x, residual, cache, active):
     return x, residual
 
 
-# The per-block function is what `torch.compile` fuses (see GraphedStep); the
-# stage-level glue below stays plain Python around it.
-_BLOCK_STEP = block_step
-
-
-def isotropic_step(stack: Isotropic, x: torch.Tensor, cache: list, active) -> torch.Tensor:
+def isotropic_step(stack: Isotropic, x: torch.Tensor, cache: list, active, block_fn=block_step) -> torch.Tensor:
+    """`block_fn` is `block_step` or a compiled version of it (the stage-level glue stays plain Python)."""
     residual = None
     for layer, layer_cache in zip(stack.layers, cache):
-        x, residual = _BLOCK_STEP(layer, x, residual, layer_cache, active)
+        x, residual = block_fn(layer, x, residual, layer_cache, active)
     return stack.rmsnorm(_add_residual(x, residual))
 
 
@@ -128,20 +125,20 @@ def dechunk_step(z_hat, boundary, boundary_prob, cache) -> torch.Tensor:
     return value
 
 
-def stage_step(stage: HNet, x: torch.Tensor, cache: HNetCache, active: torch.Tensor | None):
+def stage_step(stage: HNet, x: torch.Tensor, cache: HNetCache, active: torch.Tensor | None, block_fn=block_step):
     """`HNet.step` with every row present; rows not `active` leave this stage's caches untouched."""
     d_outer = x.shape[-1]
     x = stage._widen(x)
     if stage.is_innermost:
-        return isotropic_step(stage.main_network, x, cache.main, active)[..., :d_outer], []
-    h = isotropic_step(stage.encoder, x, cache.encoder, active)
+        return isotropic_step(stage.main_network, x, cache.main, active, block_fn)[..., :d_outer], []
+    h = isotropic_step(stage.encoder, x, cache.encoder, active, block_fn)
     residual = stage._residual(h)
     route = routing_step(stage.routing_module, h, cache.routing, active)
     boundary = route.boundary_mask if active is None else route.boundary_mask & active
-    z_hat, inner = stage_step(stage.main_network, h, cache.main, boundary)
+    z_hat, inner = stage_step(stage.main_network, h, cache.main, boundary, block_fn)
     z = dechunk_step(z_hat, boundary, route.boundary_prob, cache.dechunk)
     x = z.to(residual.dtype) * ste(route.selected_prob.to(residual.dtype))[..., None] + residual
-    x = isotropic_step(stage.decoder, x.to(h.dtype), cache.decoder, active)
+    x = isotropic_step(stage.decoder, x.to(h.dtype), cache.decoder, active, block_fn)
     valid = torch.ones_like(boundary) if active is None else active
     here = StageOutput(_zero_where_not(route.boundary_prob, valid), boundary,
                        _zero_where_not(route.selected_prob, valid), valid)
@@ -153,10 +150,10 @@ def _zero_where_not(t, valid):
 
 
 @torch.no_grad()
-def dense_step(model: HNetLM, input_ids: torch.Tensor, cache: HNetCache) -> HNetOutput:
+def dense_step(model: HNetLM, input_ids: torch.Tensor, cache: HNetCache, block_fn=block_step) -> HNetOutput:
     """One byte per row, like `model.step`, with fixed shapes and no host synchronisation."""
     x = model.embeddings(input_ids)
-    x, stages = stage_step(model.backbone, x, cache, None)
+    x, stages = stage_step(model.backbone, x, cache, None, block_fn)
     return HNetOutput(logits=model.lm_head(x.to(model.lm_head.weight.dtype)), stages=stages)
 
 
@@ -202,12 +199,12 @@ class GraphedStep:
 
     def __init__(self, model: HNetLM, cache: HNetCache, batch: int, max_new: int, compile: bool = False,
                  warmup: int = 2):
-        global _BLOCK_STEP
+        self.block_fn = block_step
         if compile:
-            from hnet_cli.model.fast import _raise_cache_limits
+            from hnet_cli.model.fast import raise_compile_cache_limits
 
-            _raise_cache_limits()
-            _BLOCK_STEP = _compiled_block_step()
+            raise_compile_cache_limits()
+            self.block_fn = compiled_block_step()
         self.model, self.cache, self.max_new = model, cache, max_new
         self.steps = 0
         reserve(cache, max_new + warmup + 1)
@@ -218,11 +215,11 @@ class GraphedStep:
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(warmup):
-                dense_step(model, self.ids, cache)
+                dense_step(model, self.ids, cache, self.block_fn)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.out = dense_step(model, self.ids, cache)
+            self.out = dense_step(model, self.ids, cache, self.block_fn)
         for t, s in zip(_cache_tensors(cache), saved):
             t.copy_(s)
 
@@ -236,13 +233,7 @@ class GraphedStep:
         return self.out
 
 
-def _compiled_block_step():
-    if not hasattr(_compiled_block_step, "fn"):
-        _compiled_block_step.fn = torch.compile(block_step, dynamic=False)
-    return _compiled_block_step.fn
-
-
-def uncompiled() -> None:
-    """Go back to the plain per-block step (tests compare both)."""
-    global _BLOCK_STEP
-    _BLOCK_STEP = block_step
+@functools.lru_cache(maxsize=None)
+def compiled_block_step():
+    """`block_step` fused by torch.compile; one compiled function serves every block (guards tell kinds apart)."""
+    return torch.compile(block_step, dynamic=False)

@@ -223,3 +223,15 @@ def test_stdin_is_kept_for_later_epochs_and_resume(tmp_path):
     empty = subprocess.run([sys.executable, "-m", "hnet_cli", "train", "--domain", "dna", "-", "--recipe", micro,
                             "--out", str(tmp_path / "empty"), "-q"], input=b"", capture_output=True, env=env)
     assert empty.returncode != 0 and b"standard input is empty" in empty.stderr
+
+
+def test_time_budget_sizes_the_run(tmp_path, capsys):
+    micro = micro_recipe(tmp_path, steps=None, max_time=3, eval_every=1000, checkpoint_every=1000)
+    rc, stdout, err = run(["train", "--domain", "dna", "--recipe", micro, "--out", str(tmp_path / "run"), "--json"],
+                          capsys)
+    assert rc == 0, err
+    summary = json.loads(stdout)
+    # The length was fixed after the first steps from their speed, and the run went to its end.
+    assert 10 < summary["total_steps"] < 10_000 and summary["steps"] == summary["total_steps"]
+    state = json.loads((tmp_path / "run" / "checkpoints" / f"step_{summary['steps']:06d}" / "state.json").read_text())
+    assert state["total_steps"] == summary["total_steps"]

@@ -155,7 +155,7 @@ def main() -> None:
     padding = 1 - (r.corpus.bytes + len(docs)) / max(1, r.forwarded_tokens)
     print(f"\n### 2. {len(docs)} paragraphs ({r.corpus.bytes:,} bytes; median {lengths[len(lengths) // 2]} bytes), "
           f"batch 8, context {C}\n")
-    print(f"bytes/s {r.bytes_per_second:,.0f}; bpb {r.corpus.bpb:.4f}; windows {r.windows}")
+    print(f"bytes/s {r.bytes_per_second:,.0f}; bpb {r.corpus.bpb:.4f}; windows {r.windows}; padding {padding:.1%}")
     figures["paragraphs"] = {"documents": len(docs), "bytes": r.corpus.bytes, "bytes_per_second": r.bytes_per_second,
                              "bpb": r.corpus.bpb}
 

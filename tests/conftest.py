@@ -16,3 +16,12 @@ OFFICIAL = FIXTURES / "official"
 @pytest.fixture
 def official_dir():
     return OFFICIAL
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (tiny step-by-step work is faster that way)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

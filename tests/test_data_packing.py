@@ -64,7 +64,7 @@ def test_validation_rows_score_every_byte_exactly_once():
     batch = collate(rows)
     # Rebuild, from scored (context, target) pairs, the text of every document.
     scored = []
-    ids, seg, tm = batch.input_ids, batch.seq_idx, batch.target_mask
+    ids, tm = batch.input_ids, batch.target_mask
     for r in range(ids.shape[0]):
         for t in range(L - 1):
             if tm[r, t]:

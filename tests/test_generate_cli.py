@@ -20,13 +20,8 @@ BOS, EOS = 254, 255
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Generation steps are tiny ops; on a shared 2-core machine one thread is much faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Generation steps are tiny ops; on a shared 2-core machine one thread is much faster.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

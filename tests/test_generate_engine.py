@@ -11,13 +11,8 @@ from model_helpers import rel_err, tiny_model
 BOS, EOS = 254, 255
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Generation steps are tiny ops; on a shared 2-core machine one thread is much faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Generation steps are tiny ops; on a shared 2-core machine one thread is much faster.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def full_forward_flags(model, sequence: list[int], start: int) -> list[list[int]]:

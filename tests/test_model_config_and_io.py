@@ -10,7 +10,7 @@ from hnet_cli.errors import CheckpointError, ConfigError
 from hnet_cli.model import HNetConfig, HNetLM, save_model
 from hnet_cli.model.checkpoint import load
 
-from model_helpers import random_bytes, rel_err, tiny_model
+from model_helpers import random_bytes, tiny_model
 
 GOOD = {
     "arch_layout": ["m2", ["T2"], "m2"], "d_model": [64, 128], "d_intermediate": [0, 256],

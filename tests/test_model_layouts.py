@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hnet_cli.model.hnet import HNetLM
+
 
 from model_helpers import random_bytes, rel_err, tiny_model
 

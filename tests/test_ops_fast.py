@@ -24,7 +24,7 @@ from hnet_cli.model.sequence import SeqInfo
 from hnet_cli.ops import fast, fast_attention, fast_conv, fast_mamba, fast_norm, registry
 
 from conftest import OFFICIAL
-from model_helpers import random_bytes, rel_err, tiny_config, tiny_model
+from model_helpers import random_bytes, rel_err, tiny_model
 from test_ops_reference import naive_attention, naive_conv, random_seq_idx
 
 # "TF32 off" must reach Triton kernels too: their fp32 dot products default to TF32.

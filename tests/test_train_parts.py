@@ -1,7 +1,6 @@
 """The training loop's parts, each alone: schedules, parameter groups, checkpoints, metrics, health, objective."""
 
 import json
-import math
 
 import pytest
 import torch
@@ -9,7 +8,6 @@ import torch.nn.functional as F
 
 from hnet_cli.data.packing import BOS, collate, pack_documents
 from hnet_cli.errors import CheckpointError
-from hnet_cli.model.hnet import HNet
 from hnet_cli.train.checkpointer import Checkpointer
 from hnet_cli.train.health import CompressionWatch, TrainingDiverged, check_finite
 from hnet_cli.train.loop import forward_stats

@@ -13,24 +13,13 @@ import copy
 import re
 
 from hnet_cli.model.config import HNetConfig
-from hnet_cli.model.flops import forward_flops_per_byte
+from hnet_cli.model.flops import depth_for_flops
+from hnet_cli.recipes import load_recipe
 
 SSM = {"chunk_size": 256, "d_conv": 4, "d_state": 128, "expand": 2}
 
-HNET_1STAGE_L = {
-    "arch_layout": ["m4", ["T22"], "m4"],
-    "d_model": [1024, 1536], "d_intermediate": [0, 4096], "vocab_size": 256,
-    "ssm_cfg": SSM,
-    "attn_cfg": {"num_heads": [16, 16], "rotary_emb_dim": [32, 48], "window_size": [1023, -1]},
-    "tie_embeddings": False,
-}
-HNET_2STAGE_L = {
-    "arch_layout": ["m4", ["T1m4", ["T26"], "m4T1"], "m4"],
-    "d_model": [1024, 1024, 1536], "d_intermediate": [0, 2816, 4096], "vocab_size": 256,
-    "ssm_cfg": SSM,
-    "attn_cfg": {"num_heads": [16, 16, 16], "rotary_emb_dim": [32, 32, 48], "window_size": [1023, 1023, -1]},
-    "tie_embeddings": False,
-}
+# The paper's Large models: the released configs, as bundled in recipes/hnet-{1,2}stage-L.json.
+HNET_RECIPES = {1: "hnet-1stage-L", 2: "hnet-2stage-L"}
 
 
 def _scale_layout(layout, scale: float):
@@ -40,7 +29,7 @@ def _scale_layout(layout, scale: float):
 
 
 def hnet_config(stages: int, depth_scale: float = 1.0) -> HNetConfig:
-    base = copy.deepcopy(HNET_1STAGE_L if stages == 1 else HNET_2STAGE_L)
+    base = copy.deepcopy(load_recipe(HNET_RECIPES[stages]).model)
     if depth_scale != 1.0:
         base["arch_layout"] = _scale_layout(base["arch_layout"], depth_scale)
     return HNetConfig.from_dict(base)
@@ -60,12 +49,5 @@ def isotropic_config(kind: str, layers: int, d_model: int = 1536, d_intermediate
 
 def flop_matched_isotropic(kind: str, target_flops_per_byte: float, seq_len: int, **kw) -> tuple[HNetConfig, int]:
     """The isotropic depth whose forward FLOPs/byte is closest to the target; returns (config, layers)."""
-    best = None
-    for layers in range(1, 200):
-        f = forward_flops_per_byte(isotropic_config(kind, layers, **kw), seq_len).per_byte
-        gap = abs(f - target_flops_per_byte)
-        if best is None or gap < best[0]:
-            best = (gap, layers)
-        if f > target_flops_per_byte:
-            break
-    return isotropic_config(kind, best[1], **kw), best[1]
+    layers, _ = depth_for_flops(lambda n: isotropic_config(kind, n, **kw), target_flops_per_byte, seq_len)
+    return isotropic_config(kind, layers, **kw), layers

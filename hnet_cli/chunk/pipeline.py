@@ -23,7 +23,6 @@ covers the record, but a chunk can end where a piece ends.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -35,12 +34,12 @@ from hnet_cli.chunk.stats import ChunkStats
 from hnet_cli.chunk.windows import check_window
 from hnet_cli.data.documents import Document
 from hnet_cli.errors import ConfigError
+from hnet_cli.runinfo import trained_on
 
 FORMATS = ("auto", "term", "html", "json", "tsv", "parquet", "bed")
 SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".jsonl": "json", ".ndjson": "json",
                   ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet", ".bed": "bed"}
 PER = ("byte", "chunk")
-RUN_INFO_NAME = "run.json"  # written by `hnet train` (hnet_cli/train/rundir.py)
 
 
 @dataclass
@@ -107,22 +106,6 @@ def parse_stages(text: str, num_stages: int) -> list[int]:
                               f"(0..{num_stages - 1})")
         stages.add(s)
     return sorted(stages)
-
-
-def trained_on(model_path: str) -> dict:
-    """What a training run recorded about its data (RUN/run.json: domain, reader options), or {}.
-
-    `model_path` may be the run dir or one of its checkpoints (RUN/checkpoints/NAME).
-    """
-    path = Path(model_path)
-    for run in (path, path.parent.parent):
-        info = run / RUN_INFO_NAME
-        if info.is_file():
-            try:
-                return json.loads(info.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return {}
-    return {}
 
 
 def pick_domain(name: str | None, paths: list[str], trained: dict | None = None):

@@ -11,17 +11,15 @@ names the models explicitly; then every positional argument is data.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from hnet_cli.errors import CheckpointError, ConfigError
 from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME, resolve_checkpoint_dir
+from hnet_cli.runinfo import RECIPE_NAME, RUN_INFO_NAME, read_run_record
 
 WEIGHT_SUFFIXES = (".pt", ".safetensors")
-RUN_INFO_NAME = "run.json"  # written by `hnet train`: domain, inputs, reader options
-RECIPE_NAME = "recipe.json"  # written by `hnet train`: the resolved recipe (train.seq_len)
 
 
 def looks_like_model(arg: str) -> bool:
@@ -110,26 +108,9 @@ def resolve_models(paths: list[str], config: str | os.PathLike | None = None) ->
     return sources
 
 
-def _run_dirs(model_path: str) -> list[Path]:
-    """The run directory a model path belongs to (itself, or RUN for RUN/checkpoints/NAME)."""
-    path = Path(model_path)
-    if not path.is_dir():
-        return []
-    dirs = [path]
-    if path.parent.name == CHECKPOINTS_DIR:
-        dirs.append(path.parent.parent)
-    return dirs
-
-
 def _read_run_json(model_path: str, name: str) -> tuple[dict, str] | None:
-    for run_dir in _run_dirs(model_path):
-        try:
-            info = json.loads((run_dir / name).read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(info, dict):
-            return info, str(run_dir / name)
-    return None
+    found = read_run_record(model_path, name)
+    return None if found is None else (found[0], str(found[1]))
 
 
 def training_context(model_path: str) -> tuple[int, str] | None:

@@ -203,7 +203,7 @@ def tables(report: "EvalReport", per_file: bool = False, per_record: bool = Fals
         out.append(robust)
 
     if per_file:
-        files = table(f"per file: bpb" + (f" (bits/{report.unit})" if not several else ""),
+        files = table("per file: bpb" + (f" (bits/{report.unit})" if not several else ""),
                       ["file", "bytes", *[m.label for m in report.models]])
         names = list(report.models[0].clean.files) if report.models else []
         for source in names:
@@ -215,7 +215,7 @@ def tables(report: "EvalReport", per_file: bool = False, per_record: bool = Fals
         out.append(files)
 
     if per_record:
-        records = table(f"per record: bpb" + (f" (bits/{report.unit})" if not several else ""),
+        records = table("per record: bpb" + (f" (bits/{report.unit})" if not several else ""),
                         ["record", "file", "bytes", *[m.label for m in report.models]], text_columns=2)
         base = report.models[0].clean.records if report.models else []
         for i, r in enumerate(base):

@@ -10,7 +10,6 @@ The domain comes from `--domain`, else from what `hnet train` recorded
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +29,6 @@ from hnet_cli.generate.sampling import SamplingParams
 from hnet_cli.generate.writers import FASTA_LETTERS, make_writer
 
 FORMATS = ("auto", "text", "fasta", "jsonl")
-RUN_INFO_NAME = "run.json"  # written by `hnet train` (hnet_cli/train/rundir.py): domain, inputs, options
 DEFAULT_DOMAIN = "text"
 
 
@@ -42,17 +40,13 @@ def checkpoint_domain(path: str | Path) -> str | None:
     the safetensors metadata. Unreadable records count as absent: loading the
     model reports real problems, and --domain can always say it.
     """
-    from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME, resolve_checkpoint_dir
+    from hnet_cli.model.checkpoint import WEIGHTS_NAME, resolve_checkpoint_dir
+    from hnet_cli.runinfo import trained_on
 
     path = Path(path)
-    if path.is_dir():
-        for run_dir in (path, path.parent.parent if path.parent.name == CHECKPOINTS_DIR else None):
-            try:
-                info = json.loads((run_dir / RUN_INFO_NAME).read_text()) if run_dir is not None else None
-            except (OSError, ValueError):
-                continue
-            if isinstance(info, dict) and isinstance(info.get("domain"), str):
-                return info["domain"]
+    domain = trained_on(path).get("domain")
+    if isinstance(domain, str):
+        return domain
     try:
         from safetensors import safe_open
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from hnet_cli.model.checkpoint import load
-from hnet_cli.model.config import HNetConfig, load_config
+from hnet_cli.model.config import HNetConfig
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.hnet import HNetLM
 

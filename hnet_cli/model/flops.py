@@ -98,3 +98,21 @@ def forward_flops_per_byte(config: HNetConfig, seq_len: int, compression: list[f
     head = 2 * config.d_model[0] * config.vocab_size
     per_stage[0] += head
     return FlopsBreakdown(per_byte=sum(per_stage), per_stage=per_stage, lengths=fractions)
+
+
+def depth_for_flops(build, target_per_byte: float, seq_len: int, max_depth: int = 200) -> tuple[int, float]:
+    """The depth d whose `build(d)` config comes closest to `target_per_byte` forward FLOPs per byte.
+
+    `build(depth) -> HNetConfig` describes a family (an isotropic stack of one
+    width, say). FLOPs grow with depth, so the search stops at the first depth
+    past the target. Returns (depth, its FLOPs per byte); the shallower depth wins a tie.
+    """
+    best = None
+    for depth in range(1, max_depth + 1):
+        flops = forward_flops_per_byte(build(depth), seq_len).per_byte
+        gap = abs(flops - target_per_byte)
+        if best is None or gap < best[0]:
+            best = (gap, depth, flops)
+        if flops > target_per_byte:
+            break
+    return best[1], best[2]

@@ -11,7 +11,7 @@ the wider one on a tie.
 from __future__ import annotations
 
 from hnet_cli.model.config import HNetConfig
-from hnet_cli.model.flops import forward_flops_per_byte
+from hnet_cli.model.flops import depth_for_flops, forward_flops_per_byte
 
 ARCHS = ("hnet", "transformer", "mamba")
 
@@ -48,15 +48,11 @@ def matched_baseline(config: HNetConfig, arch: str, seq_len: int, targets: list[
     target = forward_flops_per_byte(config, seq_len, compression).per_byte
     best = None
     for width in sorted(set(config.d_model)):
-        for depth in range(1, max_depth + 1):
-            cand = isotropic_config(arch, width, depth, config)
-            flops = forward_flops_per_byte(cand, seq_len).per_byte
-            err = abs(flops - target) / target
-            key = (round(err, 3), -width)
-            if best is None or key < best[0]:
-                best = (key, cand, flops)
-            if flops > target:
-                break
+        depth, flops = depth_for_flops(lambda d: isotropic_config(arch, width, d, config), target, seq_len, max_depth)
+        err = abs(flops - target) / target
+        key = (round(err, 3), -width)
+        if best is None or key < best[0]:
+            best = (key, isotropic_config(arch, width, depth, config), flops)
     _, cand, flops = best
     return cand, {"hnet_flops_per_byte": target, "baseline_flops_per_byte": flops,
                   "relative_difference": (flops - target) / target}

@@ -49,7 +49,7 @@ from hnet_cli.progress import NullReporter
 from hnet_cli.recipes import Recipe
 from hnet_cli.runtime import autocast, pick_dtype
 from hnet_cli.train import distributed as dist_util
-from hnet_cli.train.checkpointer import Checkpointer, checkpoint_name
+from hnet_cli.train.checkpointer import Checkpointer
 from hnet_cli.train.health import CompressionWatch, TrainingDiverged, check_finite
 from hnet_cli.train.metrics import MetricsLog
 from hnet_cli.train.optim import build_optimizer, set_lr

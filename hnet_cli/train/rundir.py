@@ -20,9 +20,8 @@ from pathlib import Path
 from hnet_cli.errors import ConfigError, HnetError
 from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, CONFIG_NAME
 from hnet_cli.outputs import write_output
+from hnet_cli.runinfo import RECIPE_NAME, RUN_INFO_NAME
 
-RECIPE_NAME = "recipe.json"
-RUN_INFO_NAME = "run.json"
 METRICS_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 PLOTS_DIR = "plots"

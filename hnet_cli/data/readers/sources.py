@@ -103,6 +103,23 @@ def expand_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list
     return sources
 
 
+def sorted_entries(directory: str, stats: ReadStats) -> list[tuple[str, bool]] | None:
+    """(name, is_directory) of a directory's entries in walk order; None if unreadable (counted).
+
+    A directory sorts as "name/", so a recursive walk yields files in the sorted
+    order of their relative paths. Symlinked directories count as files here
+    (they are not followed: no loops).
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except OSError as exc:
+        stats.skip("unreadable directory", f"{directory} ({exc.strerror})")
+        return None
+    subdirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+    names = sorted((e.name for e in entries), key=lambda n: n + "/" if n in subdirs else n)
+    return [(name, name in subdirs) for name in names]
+
+
 def walk_files(
     root: str, stats: ReadStats, accept: Callable[[str], bool] | None = None, what: str = "file type"
 ) -> Iterator[str]:
@@ -112,18 +129,11 @@ def walk_files(
     are files `accept(name)` rejects; both are counted in `stats.excluded`.
     Symlinked directories are not followed (no loops).
     """
-    try:
-        entries = list(os.scandir(root))
-    except OSError as exc:
-        stats.skip("unreadable directory", f"{root} ({exc.strerror})")
-        return
-    subdirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
-    # A directory sorts as "name/", which keeps the whole walk in relative-path order.
-    for name in sorted((e.name for e in entries), key=lambda n: n + "/" if n in subdirs else n):
+    for name, is_dir in sorted_entries(root, stats) or ():
         path = os.path.join(root, name)
         if name.startswith("."):
             stats.exclude("hidden", path)
-        elif name in subdirs:
+        elif is_dir:
             yield from walk_files(path, stats, accept, what)
         elif accept is not None and not accept(name):
             stats.exclude(what, path)

@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 
 import pathspec
 
+from hnet_cli.data.readers.sources import sorted_entries
 from hnet_cli.data.readers.stats import ReadStats
 from hnet_cli.errors import ConfigError
 
@@ -153,17 +154,10 @@ def walk_tree(
                 ignores.pop()
 
     def visit_entries(directory: str, rel_dir: str) -> Iterator[tuple[str, str]]:
-        try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            stats.skip("unreadable directory", f"{directory} ({exc.strerror})")
-            return
-        # A directory sorts as "name/": the walk then yields files in sorted relative-path order.
-        subdirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
-        for name in sorted((e.name for e in entries), key=lambda n: n + "/" if n in subdirs else n):
+        for name, is_dir in sorted_entries(directory, stats) or ():
             path = os.path.join(directory, name)
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            if name in subdirs:
+            if is_dir:
                 if name in ALWAYS_SKIPPED_DIRS:
                     stats.exclude("VCS or bytecode directory", path)
                 elif gitignore and ignores.ignored(rel, is_dir=True):

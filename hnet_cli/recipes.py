@@ -79,6 +79,10 @@ class TrainSettings:
     log_every: int = 1  # metrics.jsonl lines every K steps
     seed: int = 0
     dtype: str = "auto"  # auto = bf16 autocast on GPU, fp32 on CPU
+    # GPU speed (hnet_cli.model.fast): compiled blocks, and chunk budgets of
+    # chunk_budget_margin / N slots per row so shapes and memory do not vary
+    compile: str = "auto"  # auto (on CUDA), on, off
+    chunk_budget_margin: float | None = 1.25  # null = no budget (shapes follow each batch)
     # health
     health_grace: int = 300  # steps before compression is watched (the hockey stick)
     health_patience: int = 200  # steps out of range before a warning
@@ -128,6 +132,12 @@ class TrainSettings:
             raise ConfigError(f"{where}.domain_options must be an object of reader options")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"{where}.seed must be an integer")
+        if self.compile not in ("auto", "on", "off"):
+            raise ConfigError(f"{where}.compile must be auto, on or off, got {self.compile!r}")
+        if self.chunk_budget_margin is not None and (
+                isinstance(self.chunk_budget_margin, bool) or not isinstance(self.chunk_budget_margin, (int, float))
+                or self.chunk_budget_margin <= 0):
+            raise ConfigError(f"{where}.chunk_budget_margin must be null or a positive number")
         if self.health_factor <= 1:
             raise ConfigError(f"{where}.health_factor must be > 1")
 

@@ -114,3 +114,12 @@ def test_matched_baseline_picks_the_closest_depth():
     assert abs(flops(depth) - target) <= abs(flops(depth - 1) - target)
     assert abs(flops(depth) - target) <= abs(flops(depth + 1) - target)
     assert abs(report["relative_difference"]) < 0.1
+
+
+@pytest.mark.parametrize("field,value", [("train.compile", "maybe"), ("train.chunk_budget_margin", -1)])
+def test_gpu_speed_settings_are_validated(field, value):
+    from hnet_cli.errors import ConfigError
+    from hnet_cli.recipes import load_recipe
+
+    with pytest.raises(ConfigError, match=field.split(".")[1]):
+        load_recipe("tiny", [f"{field}={value}"])

@@ -240,6 +240,18 @@ def check_inputs(domain, paths: list[str]) -> None:
             raise InputError(path, "empty directory")
 
 
+def _make_fast(model, ts, targets, device) -> None:
+    """On GPUs: chunk budgets (fixed shapes, predictable memory) and compiled blocks."""
+    from hnet_cli.model.fast import make_fast
+
+    budget = None
+    stages = model.config.num_stages
+    if ts.chunk_budget_margin is not None and stages and len(targets or ()) == stages and device.type == "cuda":
+        budget = [min(1.0, ts.chunk_budget_margin / n) for n in targets]
+    compile_blocks = ts.compile == "on" or (ts.compile == "auto" and device.type == "cuda")
+    make_fast(model, compile=compile_blocks, chunk_budget=budget)
+
+
 def build_model(recipe: Recipe, seed: int, device) -> HNetLM:
     torch.manual_seed(seed)
     model = HNetLM(recipe.model_config())
@@ -394,6 +406,9 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
     dist_util.barrier()
     metrics = MetricsLog(out / METRICS_NAME, enabled=dist.is_main, tensorboard_dir=out / TENSORBOARD_DIR)
     metrics.open(resume_step=step if resume_dir is not None else None)
+
+    if device.type == "cuda" or ts.compile == "on":
+        _make_fast(model, ts, targets, device)
 
     ddp = None
     if dist.enabled:

@@ -25,3 +25,17 @@ def test_module_entry_point_runs():
 
 def test_unknown_command_fails(capsys):
     assert main(["no-such-command"]) != 0
+
+
+def test_every_command_help_shows_an_example(capsys):
+    from hnet_cli.cli import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        assert main([name, "--help"]) == 0, name
+        out = capsys.readouterr().out
+        assert "Examples" in out and f"hnet {name}" in out, f"`hnet {name} --help` shows no example"
+
+
+def test_shell_completion_is_offered(capsys):
+    assert main(["--help"]) == 0
+    assert "--install-completion" in capsys.readouterr().out

@@ -235,3 +235,14 @@ def test_time_budget_sizes_the_run(tmp_path, capsys):
     assert 10 < summary["total_steps"] < 10_000 and summary["steps"] == summary["total_steps"]
     state = json.loads((tmp_path / "run" / "checkpoints" / f"step_{summary['steps']:06d}" / "state.json").read_text())
     assert state["total_steps"] == summary["total_steps"]
+
+
+def test_bad_stdin_is_named_as_stdin(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "hnet_cli", "train", "--domain", "dna", "-", "--out", str(tmp_path / "run")],
+        input=b"just some text\n", capture_output=True,
+    )
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode != 0
+    assert err[-1].startswith("hnet: error: -:1:") and "FASTA" in err[-1]
+    assert "Traceback" not in proc.stderr.decode()

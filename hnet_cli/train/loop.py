@@ -315,7 +315,13 @@ def _run(job: TrainJob, reporter, resume_dir: Path | None) -> TrainResult:
             if dist.enabled:
                 raise ConfigError("training on stdin (-) is not supported under torchrun; give a file")
             spooled = _spool_stdin()
-        return _train(job, reporter, resume_dir, dist, device, spooled)
+        try:
+            return _train(job, reporter, resume_dir, dist, device, spooled)
+        except InputError as exc:
+            if spooled is not None and exc.path == str(spooled):
+                # The user gave "-": name stdin, not our temporary copy of it.
+                raise InputError(STDIN, exc.problem, line=exc.line, record=exc.record) from None
+            raise
     finally:
         if spooled is not None:
             shutil.rmtree(spooled.parent, ignore_errors=True)

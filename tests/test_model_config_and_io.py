@@ -137,3 +137,10 @@ def test_official_pt_without_config_asks_for_one(tmp_path, official_dir):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load(tmp_path / "nope")
+
+
+def test_a_file_that_is_not_a_checkpoint(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load(f)

@@ -24,6 +24,7 @@ from hnet_cli.outputs import write_output
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CHECKPOINTS_DIR = "checkpoints"
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 def resolve_checkpoint_dir(path: str | Path, which: str = "best") -> Path:
@@ -112,6 +113,10 @@ def load(path: str | Path, config=None, device="cpu", dtype=None) -> HNetLM:
         cfg = load_config(config) if config is not None else HNetConfig.from_json(ckpt / CONFIG_NAME)
         weights = ckpt / WEIGHTS_NAME
     else:
+        if path.suffix.lower() not in WEIGHT_SUFFIXES:
+            raise CheckpointError(
+                f"{path}: not a checkpoint (expected a run or checkpoint directory, a .safetensors or a .pt file)"
+            )
         cfg = _find_config(path, config)
         weights = path
     model = HNetLM(cfg, device="meta")

@@ -110,6 +110,6 @@ def measure_generation(name: str, model: HNetLM, batch: int, mode: str, new_byte
 
 
 def _tensors(cache):
-    from hnet_cli.model.graph_step import _cache_tensors
+    from hnet_cli.model.cache_tree import cache_leaves
 
-    return list(_cache_tensors(cache))
+    return list(cache_leaves(cache))

@@ -9,9 +9,9 @@ samples keeps every later step as small as the work left.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
+
+from hnet_cli.model.cache_tree import map_cache_tensors
 
 
 def select_rows(cache, index: torch.Tensor, batch: int):
@@ -21,19 +21,13 @@ def select_rows(cache, index: torch.Tensor, batch: int):
     the cache. A tensor whose first dimension is not `batch` means the cache
     layout has changed and this function no longer applies: that raises.
     """
-    if isinstance(cache, torch.Tensor):
-        if cache.dim() == 0 or cache.shape[0] != batch:
+
+    def select(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() == 0 or t.shape[0] != batch:
             raise RuntimeError(
-                f"generation cache holds a tensor of shape {tuple(cache.shape)} that is not batch-first "
+                f"generation cache holds a tensor of shape {tuple(t.shape)} that is not batch-first "
                 f"(batch {batch}); select_rows needs every cache tensor indexed by row"
             )
-        return cache.index_select(0, index.to(cache.device))
-    if isinstance(cache, list):
-        return [select_rows(item, index, batch) for item in cache]
-    if isinstance(cache, tuple):
-        return tuple(select_rows(item, index, batch) for item in cache)
-    if dataclasses.is_dataclass(cache) and not isinstance(cache, type):
-        for f in dataclasses.fields(cache):
-            setattr(cache, f.name, select_rows(getattr(cache, f.name), index, batch))
-        return cache
-    return cache  # flags such as AttentionCache.ring, None for absent parts
+        return t.index_select(0, index.to(t.device))
+
+    return map_cache_tensors(cache, select)

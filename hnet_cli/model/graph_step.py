@@ -19,7 +19,6 @@ zbar_j = P_j zhat_j + (1 - P_j) zbar_{j-1} the dechunk EMA.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import torch
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 
 from hnet_cli import ops
 from hnet_cli.model.attention import AttentionCache, CausalSelfAttention
+from hnet_cli.model.cache_tree import cache_leaves
 from hnet_cli.model.block import Block, Isotropic, _add_residual
 from hnet_cli.model.dynamic_chunking import P_CLAMP, RoutingModule, ste
 from hnet_cli.model.hnet import HNet, HNetCache, HNetLM, HNetOutput, StageOutput
@@ -158,31 +158,9 @@ def dense_step(model: HNetLM, input_ids: torch.Tensor, cache: HNetCache, block_f
 
 
 # ---------------------------------------------------------------- fixed capacity, capture, replay
-def _attention_caches(cache):
-    if isinstance(cache, AttentionCache):
-        yield cache
-    elif isinstance(cache, (list, tuple)):
-        for c in cache:
-            yield from _attention_caches(c)
-    elif dataclasses.is_dataclass(cache):
-        for f in dataclasses.fields(cache):
-            yield from _attention_caches(getattr(cache, f.name))
-
-
-def _cache_tensors(cache):
-    if isinstance(cache, torch.Tensor):
-        yield cache
-    elif isinstance(cache, (list, tuple)):
-        for c in cache:
-            yield from _cache_tensors(c)
-    elif dataclasses.is_dataclass(cache):
-        for f in dataclasses.fields(cache):
-            yield from _cache_tensors(getattr(cache, f.name))
-
-
 def reserve(cache: HNetCache, new_positions: int) -> None:
     """Grow global-attention caches now so `new_positions` more steps never reallocate them."""
-    for c in _attention_caches(cache):
+    for c in cache_leaves(cache, AttentionCache):
         if not c.ring:
             CausalSelfAttention._ensure_capacity(c, int(c.length.max()) + new_positions)
 
@@ -210,7 +188,7 @@ class GraphedStep:
         reserve(cache, max_new + warmup + 1)
         device = model.embeddings.weight.device
         self.ids = torch.zeros(batch, dtype=torch.long, device=device)
-        saved = [t.clone() for t in _cache_tensors(cache)]
+        saved = [t.clone() for t in cache_leaves(cache)]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -220,7 +198,7 @@ class GraphedStep:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.out = dense_step(model, self.ids, cache, self.block_fn)
-        for t, s in zip(_cache_tensors(cache), saved):
+        for t, s in zip(cache_leaves(cache), saved):
             t.copy_(s)
 
     def __call__(self, input_ids: torch.Tensor) -> HNetOutput:

@@ -82,6 +82,9 @@ class TrainSettings:
     # GPU speed (hnet_cli.model.fast): compiled blocks, and chunk budgets of
     # chunk_budget_margin / N slots per row so shapes and memory do not vary
     compile: str = "auto"  # auto (on CUDA), on, off
+    # several processes (torchrun): ddp replicates the model, fsdp shards weights,
+    # gradients and optimizer state (for models that outgrow one GPU)
+    parallel: str = "ddp"
     chunk_budget_margin: float | None = 1.25  # null = no budget (shapes follow each batch)
     # health
     health_grace: int = 300  # steps before compression is watched (the hockey stick)
@@ -132,6 +135,8 @@ class TrainSettings:
             raise ConfigError(f"{where}.domain_options must be an object of reader options")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"{where}.seed must be an integer")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ConfigError(f"{where}.parallel must be ddp or fsdp, got {self.parallel!r}")
         if self.compile not in ("auto", "on", "off"):
             raise ConfigError(f"{where}.compile must be auto, on or off, got {self.compile!r}")
         if self.chunk_budget_margin is not None and (

@@ -21,9 +21,14 @@ from hnet_cli.model.sequence import SeqInfo
 
 
 def _add_residual(x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
-    """The residual stream is at least fp32 (fp64 models stay fp64)."""
-    x = at_least_fp32(x)
-    return x if residual is None else residual + x
+    """The residual stream is at least fp32 (fp64 models stay fp64).
+
+    The stream starts as a copy of the stack's input, never the input itself: a
+    block whose output aliased its input would defeat FSDP's backward hooks.
+    """
+    if residual is None:
+        return x.to(torch.promote_types(x.dtype, torch.float32), copy=True)
+    return residual + at_least_fp32(x)
 
 
 class Block(nn.Module):

@@ -151,13 +151,18 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: cannot read safetensors weights ({exc})") from None
 
 
-def save_model(model: HNetLM, directory: str | Path, extra_metadata: dict | None = None) -> Path:
-    """Write `config.json` and `model.safetensors` into `directory`, each atomically."""
+def save_model(model: HNetLM, directory: str | Path, extra_metadata: dict | None = None,
+               state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write `config.json` and `model.safetensors` into `directory`, each atomically.
+
+    `state_dict` replaces `model.state_dict()` (e.g. the gathered weights of a sharded model).
+    """
     from safetensors.torch import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    source = model.state_dict() if state_dict is None else state_dict
+    state = {k: v.detach().contiguous().cpu() for k, v in source.items()}
     if model.config.tie_embeddings:
         state.pop("lm_head.weight", None)
     metadata = {"format": "hnet", **{k: str(v) for k, v in (extra_metadata or {}).items()}}

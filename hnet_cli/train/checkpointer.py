@@ -74,13 +74,15 @@ class Checkpointer:
             for p in self.dir.glob(".tmp-*"):
                 shutil.rmtree(p, ignore_errors=True)
 
-    def save(self, step: int, model, optimizer, trainer_state: dict, best: bool = False) -> Path:
+    def save(self, step: int, model, optimizer, trainer_state: dict, best: bool = False,
+             model_state: dict | None = None, optimizer_state: dict | None = None) -> Path:
+        """Write a checkpoint; `model_state`/`optimizer_state` replace the objects' own (sharded models)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         name = checkpoint_name(step)
         tmp = self.dir / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        save_model(model, tmp, extra_metadata={"step": step})
-        _save_torch(optimizer.state_dict(), tmp / OPTIMIZER_NAME)
+        save_model(model, tmp, extra_metadata={"step": step}, state_dict=model_state)
+        _save_torch(optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / OPTIMIZER_NAME)
         _save_torch(trainer_state, tmp / TRAINER_NAME)
         readable = {k: v for k, v in trainer_state.items() if k != "rng"}
         write_output(tmp / STATE_NAME, json.dumps(readable, indent=2) + "\n")

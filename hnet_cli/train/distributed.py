@@ -64,6 +64,12 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t
+
+
 def broadcast_object(obj, src: int = 0):
     """`obj` of process `src` in every process (e.g. an error found only by process 0)."""
     if not (dist.is_initialized() and dist.get_world_size() > 1):

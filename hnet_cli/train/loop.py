@@ -36,7 +36,7 @@ import torch
 
 from hnet_cli import __version__
 from hnet_cli.data.loader import TrainLoader, validation_batches
-from hnet_cli.data.packing import Batch
+from hnet_cli.data.packing import Batch, collate, pack_documents
 from hnet_cli.data.registry import get_domain
 from hnet_cli.data.split import Split, plan_split
 from hnet_cli.errors import CheckpointError, ConfigError, InputError
@@ -50,6 +50,14 @@ from hnet_cli.recipes import Recipe
 from hnet_cli.runtime import autocast, pick_dtype
 from hnet_cli.train import distributed as dist_util
 from hnet_cli.train.checkpointer import Checkpointer
+from hnet_cli.train.sharding import (
+    full_model_state,
+    full_optimizer_state,
+    load_full_optimizer_state,
+    norm_value,
+    set_gradient_sync,
+    shard_model,
+)
 from hnet_cli.train.health import CompressionWatch, TrainingDiverged, check_finite
 from hnet_cli.train.metrics import MetricsLog
 from hnet_cli.train.optim import build_optimizer, set_lr
@@ -152,7 +160,7 @@ def forward_stats(model, batch: Batch, targets: list[float]):
 
 
 def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list[float], alpha: float,
-                         world_size: int, device, dtype) -> StepStats:
+                         world_size: int, device, dtype, sharded: bool = False) -> StepStats:
     """Forward and backward over this process's micro-batches of one step; statistics summed over processes.
 
     Back-propagates P * CE_sum / n_targets(all processes) + alpha * sum_s L_ratio / A per
@@ -163,8 +171,10 @@ def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list
     n_global = float(dist_util.all_reduce_sum(local_targets)[0])
     ce_total, ratio_totals, bounds, positions = 0.0, [0.0] * S, [0.0] * S, [0.0] * S
     for m, batch in enumerate(batches):
-        # DDP: average gradients once, after the last micro-batch.
+        # DDP and FSDP: average gradients once, after the last micro-batch.
         sync = contextlib.nullcontext() if (ddp is None or m == A - 1) else ddp.no_sync()
+        if sharded:
+            set_gradient_sync(forward_model, m == A - 1)
         with sync:
             with autocast(device, dtype):
                 ce_sum, ratios, b, p = forward_stats(forward_model, batch, targets)
@@ -183,13 +193,23 @@ def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list
 
 
 @torch.no_grad()
-def evaluate(model: HNetLM, batches: list[Batch], targets: list[float], device, dtype) -> StepStats:
-    """Cross-entropy and compression on this process's validation rows, summed over processes."""
+def evaluate(model: HNetLM, batches: list[Batch], targets: list[float], device, dtype,
+             collective: bool = False) -> StepStats:
+    """Cross-entropy and compression on this process's validation rows, summed over processes.
+
+    `collective`: every forward is a collective (a sharded model), so each process runs
+    as many as the busiest one; the extra passes repeat a batch and are not counted.
+    """
     was_training = model.training
     model.eval()
     S = len(targets)
     ce_total, n_total = 0.0, 0.0
     bounds, pos = [0.0] * S, [0.0] * S
+    if collective:
+        most = dist_util.all_reduce_max(torch.tensor([float(len(batches))], device=device))
+        for _ in range(int(most[0]) - len(batches)):
+            with torch.no_grad(), autocast(device, dtype):
+                forward_stats(model, (batches[0] if batches else _dummy_batch()).to(device), targets)
     for batch in batches:
         batch = batch.to(device)
         with autocast(device, dtype):
@@ -201,6 +221,11 @@ def evaluate(model: HNetLM, batches: list[Batch], targets: list[float], device, 
     model.train(was_training)
     t = dist_util.all_reduce_sum(StepStats.pack(ce_total, n_total, [0.0] * S, bounds, pos, device))
     return StepStats.unpack(t, S)
+
+
+def _dummy_batch() -> Batch:
+    """A one-row batch for a process that has no validation rows of its own (sharded evaluation)."""
+    return collate(list(pack_documents([b"A"], 2, carry_context=True, pad_last=True)))
 
 
 # ---------------------------------------------------------------------------- set-up helpers
@@ -357,9 +382,9 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
     loader = TrainLoader(open_documents, split, ts.seq_len, ts.batch_size, ts.grad_accum, dist.rank,
                          dist.world_size, ts.seed, ts.shuffle_docs, ts.shuffle_rows, augment, ts.prefetch)
 
-    # Model and optimizer (fresh, or from the LATEST checkpoint).
+    # Model and optimizer (fresh, or from the LATEST checkpoint). Weights are loaded whole,
+    # before the model is made fast or sharded; the optimizer is built on the final parameters.
     model = build_model(recipe, ts.seed, device)
-    optimizer = build_optimizer(model, ts.lr, ts.weight_decay, ts.betas, ts.eps, ts.lr_multipliers)
     watch = CompressionWatch(targets, ts.health_grace, ts.health_patience, ts.health_factor)
     checkpointer = Checkpointer(out, ts.keep_checkpoints)
     step, bytes_seen, elapsed_before = 0, 0, 0.0
@@ -368,10 +393,20 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
     if resume_dir is not None:
         path, weights, opt_state, state = checkpointer.load_latest()
         load_state_dict_strict(model, {k: v.to(device) for k, v in weights.items()}, str(path))
+    if device.type == "cuda" or ts.compile == "on":
+        _make_fast(model, ts, targets, device)
+    sharded = dist.enabled and ts.parallel == "fsdp"
+    if sharded:
+        shard_model(model)
+    optimizer = build_optimizer(model, ts.lr, ts.weight_decay, ts.betas, ts.eps, ts.lr_multipliers)
+    if resume_dir is not None:
         try:
-            optimizer.load_state_dict(opt_state)
-        except (ValueError, KeyError) as exc:
-            raise CheckpointError(f"{path}: optimizer state does not match the model ({exc})") from None
+            if sharded:
+                load_full_optimizer_state(model, optimizer, opt_state)
+            else:
+                optimizer.load_state_dict(opt_state)
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: optimizer state does not match the model ({exc})".split("\n")[0]) from None
         loader.load_state_dict(state["data"])
         watch.load_state_dict(state.get("health", {}))
         torch.set_rng_state(state["rng"]["torch"])
@@ -413,11 +448,8 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
     metrics = MetricsLog(out / METRICS_NAME, enabled=dist.is_main, tensorboard_dir=out / TENSORBOARD_DIR)
     metrics.open(resume_step=step if resume_dir is not None else None)
 
-    if device.type == "cuda" or ts.compile == "on":
-        _make_fast(model, ts, targets, device)
-
     ddp = None
-    if dist.enabled:
+    if dist.enabled and not sharded:
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -431,15 +463,19 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
     session_bytes, session_time = 0, 0.0
 
     def save(best: bool = False):
+        # A sharded model is gathered by every process together; process 0 writes.
+        model_state = full_model_state(model) if sharded else None
+        optimizer_state = full_optimizer_state(model, optimizer) if sharded else None
         if dist.is_main:
             state = trainer_state(step, total, loader, best_val, best_step, bytes_seen,
                                   elapsed_before + session_time, watch, {"best_val_bits_per_unit": best_bpu})
-            checkpointer.save(step, model, optimizer, state, best=best)
+            checkpointer.save(step, model, optimizer, state, best=best, model_state=model_state,
+                              optimizer_state=optimizer_state)
         dist_util.barrier()
 
     def run_eval():
         nonlocal best_val, best_step, best_bpu
-        stats = evaluate(model, val_batches, targets, device, dtype)
+        stats = evaluate(model, val_batches, targets, device, dtype, collective=sharded)
         bits = stats.ce_sum / LN2
         bpb, bpu = bits / max(1.0, stats.n_targets), bits / max(1, val_units)
         improved = best_val is None or bpb < best_val
@@ -461,11 +497,12 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
                 t0 = time.perf_counter()
                 lr = set_lr(optimizer, lr_factor(step, total, ts.warmup, ts.schedule, ts.decay_fraction, ts.min_lr_ratio))
                 batches = [b.to(device, non_blocking=True) for b in item.micro_batches]
-                stats = accumulate_gradients(forward_model, ddp, batches, targets, alpha, P, device, dtype)
+                stats = accumulate_gradients(forward_model, ddp, batches, targets, alpha, P, device, dtype,
+                                             sharded=sharded)
                 ratio_means = [r / (P * A) for r in stats.ratio_sum]
                 loss_value = stats.ce + alpha * sum(ratio_means)
                 check_finite(step + 1, loss=loss_value)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, ts.grad_clip if ts.grad_clip > 0 else math.inf))
+                grad_norm = norm_value(torch.nn.utils.clip_grad_norm_(params, ts.grad_clip if ts.grad_clip > 0 else math.inf))
                 check_finite(step + 1, **{"gradient norm": grad_norm})
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)

@@ -24,12 +24,16 @@ import torch.nn.functional as F
 REF_MAX_CHUNK = 64
 
 
-def _expand_groups(t: torch.Tensor, nheads: int) -> torch.Tensor:
-    """(b, l, g, n) -> (b, l, h, n): head h reads group h // (h / g)."""
-    g = t.shape[2]
-    if g == nheads:
+def _per_head(t: torch.Tensor, nheads: int, dim: int) -> torch.Tensor:
+    """Groups -> heads along `dim`: head h reads group h // (h / g).
+
+    One group (the released models) stays a size-1 dimension that broadcasts
+    over the heads, so nothing is copied.
+    """
+    g = t.shape[dim]
+    if g == 1 or g == nheads:
         return t
-    return t.repeat_interleave(nheads // g, dim=2)
+    return t.repeat_interleave(nheads // g, dim=dim)
 
 
 def ssd_scan_ref(
@@ -94,12 +98,9 @@ def ssd_scan_ref(
     Bc = B_.view(b, nchunks, Q, g, n).permute(0, 1, 3, 2, 4)
     Cc = C_.view(b, nchunks, Q, g, n).permute(0, 1, 3, 2, 4)
     sc = seq.view(b, nchunks, Q)
-    heads_per_group = h // g
 
-    def per_head(t):  # (b, c, g, ...) -> (b, c, h, ...) without copying when g == 1
-        if g == 1:
-            return t
-        return t.repeat_interleave(heads_per_group, dim=2)
+    def per_head(t):  # (b, c, g, ...) -> (b, c, h, ...)
+        return _per_head(t, h, dim=2)
 
     a_cum = torch.cumsum(dtc * A_[:, None], dim=-1)  # (b, c, h, Q): sum_{r <= t} dt_r A
 
@@ -175,10 +176,8 @@ def ssd_step_ref(
         dt_ = dt_ + dt_bias.to(cdtype)
     if dt_softplus:
         dt_ = F.softplus(dt_)
-    g = B.shape[1]
-    # (b, g, n) -> (b, h, n) views: head h reads group h // (h / g)
-    B_ = B.to(cdtype).repeat_interleave(h // g, dim=1) if g > 1 else B.to(cdtype).expand(-1, h, -1)
-    C_ = C.to(cdtype).repeat_interleave(h // g, dim=1) if g > 1 else C.to(cdtype).expand(-1, h, -1)
+    B_ = _per_head(B.to(cdtype), h, dim=1)  # (b, h or 1, n)
+    C_ = _per_head(C.to(cdtype), h, dim=1)
     dA = torch.exp(dt_ * A.to(cdtype))  # (b, h)
     x_ = x.to(cdtype)
     # S = dA S + dt x B^T ;  y = S C + D x

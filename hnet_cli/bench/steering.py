@@ -48,8 +48,3 @@ def freeze_steering(model) -> None:
     """Keep the shifts of the last forward pass from now on."""
     for stage in chunking_stages(model):
         stage.routing_module._outputs.steering_state["frozen"] = True
-
-
-def release_steering(model) -> None:
-    for stage in chunking_stages(model):
-        stage.routing_module.__dict__.pop("_outputs", None)

@@ -42,6 +42,22 @@ def utf8_cut(data: bytes, at: int) -> int:
     return at
 
 
+def with_occurrence(docs: Iterable[Document]) -> Iterator[tuple[Document, int]]:
+    """(document, how many earlier documents had the same source and name): a stable identity."""
+    seen: dict[tuple[str, str], int] = {}
+    for doc in docs:
+        key = (doc.source, doc.name)
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        yield doc, occurrence
+
+
+def _close(stream) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
 @dataclass
 class Split:
     """How documents are divided; `train` filters a stream, `validation` is in memory."""
@@ -59,11 +75,7 @@ class Split:
 
     def train(self, docs: Iterable[Document]) -> Iterator[Document]:
         """The training part of a document stream (the same stream `plan_split` read)."""
-        seen: dict[tuple[str, str], int] = {}
-        for doc in docs:
-            key = (doc.source, doc.name)
-            occurrence = seen.get(key, 0)
-            seen[key] = occurrence + 1
+        for doc, occurrence in with_occurrence(docs):
             if self.mode == "tail":
                 cut = self.tail_cut(doc)
                 if cut > 0:
@@ -90,18 +102,14 @@ def plan_split(
     """
     held_out: list[Document] = []
     held_bytes = 0
-    seen: dict[tuple[str, str], int] = {}
     n_docs = 0
     stream = open_stream()
     first_docs: list[Document] = []  # kept only while the mode is undecided
     try:
-        for doc in stream:
+        for doc, occurrence in with_occurrence(stream):
             n_docs += 1
             if n_docs <= min_documents:
                 first_docs.append(doc)
-            key = (doc.source, doc.name)
-            occurrence = seen.get(key, 0)
-            seen[key] = occurrence + 1
             if held_bytes < eval_bytes and document_key_fraction(doc, occurrence) < val_fraction:
                 take = doc.data[: eval_bytes - held_bytes]
                 held_out.append(Document(take, doc.source, doc.name, doc.meta))
@@ -109,9 +117,7 @@ def plan_split(
             if n_docs >= min_documents and held_bytes >= eval_bytes:
                 break
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        _close(stream)
     if n_docs >= min_documents and held_out:
         return Split("documents", val_fraction, held_out, n_docs)
     # Few documents (or hashing held none out): the tail of every document validates.
@@ -128,7 +134,5 @@ def plan_split(
         if tail:
             split.validation.append(Document(tail, doc.source, doc.name, {**doc.meta, "tail": True}))
             held_bytes += len(tail)
-    close = getattr(source_docs, "close", None)
-    if close is not None:
-        close()
+    _close(source_docs)
     return split

@@ -73,7 +73,6 @@ class GenerationStats:
     prompt_bytes: int = 0
     generated_bytes: int = 0  # bytes sampled, stop strings included, EOS not
     steps: int = 0  # model.step calls
-    row_steps: int = 0  # rows stepped, summed over steps
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
 
@@ -224,7 +223,6 @@ def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: Ge
             if active:
                 out = model.step(next_ids, cache)
                 stats.steps += 1
-                stats.row_steps += len(active)
                 logits = out.logits
                 if record:
                     flags = _boundary_flags(out.stages, len(active), model.num_stages)  # (b, S)

@@ -29,7 +29,3 @@ def cross_entropy_sum(logits: torch.Tensor, targets: torch.Tensor, weight: torch
     """Sum over positions of -ln p(target), counting positions where weight is True (nats)."""
     ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
     return (ce * weight.reshape(-1).float()).sum()
-
-
-def bits_per_byte(nats_sum: float, n_bytes: int) -> float:
-    return nats_sum / max(1, n_bytes) / LN2

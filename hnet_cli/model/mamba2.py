@@ -45,8 +45,6 @@ class Mamba2(nn.Module):
         self.dt_bias = nn.Parameter(torch.empty(self.nheads, **factory))
         self.A_log = nn.Parameter(torch.empty(self.nheads, **factory))
         self.D = nn.Parameter(torch.empty(self.nheads, **factory))
-        for p in (self.dt_bias, self.A_log, self.D):
-            p._no_weight_decay = True
         d_in_proj = 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
         self.in_proj = nn.Linear(d_model, d_in_proj, bias=False, **factory)
         self.conv1d = nn.Conv1d(

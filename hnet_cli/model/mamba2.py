@@ -80,8 +80,10 @@ class Mamba2(nn.Module):
         xBC = ops.causal_conv1d(xBC_in, conv_w, self.conv1d.bias, seq_idx=info.seq_idx, activation="silu")
         x, B, C = torch.split(xBC, [self.d_inner, self.d_state, self.d_state], dim=-1)
         dt = self._dt(dt_raw)  # (b, l, h)
-        if not info.all_valid:
-            # Padding must not move the state: dt = 0 means decay 1 and no input.
+        if info.known_all_valid is not True:
+            # Padding must not move the state: dt = 0 means decay 1 and no input. When it is
+            # not known that every position is real, multiply anyway (exact: x * 1.0 = x)
+            # rather than ask the GPU (a host sync, and a graph break inside torch.compile).
             dt = dt * info.mask[..., None]
         A = -torch.exp(at_least_fp32(self.A_log))
         out = ops.ssd_scan(

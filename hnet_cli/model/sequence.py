@@ -26,16 +26,11 @@ class SeqInfo:
     mask: torch.Tensor
     seq_idx: torch.Tensor | None
     position: torch.Tensor
-    # Whether every position is real, when already known. Reading `mask.all()`
-    # waits for the GPU, and inside torch.compile it splits the graph, so it is
-    # found once per sequence (or given by the constructor) rather than per layer.
+    # Whether every position is real, when the constructor knows it without asking
+    # the GPU (None: not known). Reading `mask.all()` would wait for the GPU, and
+    # inside torch.compile split the graph, so layers never ask; they treat
+    # "not known" like "some padding", which gives the same numbers.
     known_all_valid: bool | None = field(default=None, repr=False)
-
-    @property
-    def all_valid(self) -> bool:
-        if self.known_all_valid is None:
-            self.known_all_valid = bool(self.mask.all())
-        return self.known_all_valid
 
     @staticmethod
     def from_mask(mask: torch.Tensor, all_valid: bool | None = None) -> "SeqInfo":

@@ -54,7 +54,7 @@ from hnet_cli.train.sharding import (
     full_model_state,
     full_optimizer_state,
     load_full_optimizer_state,
-    norm_value,
+    norm_tensor,
     set_gradient_sync,
     shard_model,
 )
@@ -129,14 +129,30 @@ class StepStats:
     positions: list[float]
 
     @staticmethod
-    def pack(ce_sum, n_targets, ratios, boundaries, positions, device) -> torch.Tensor:
-        return torch.tensor([ce_sum, n_targets, *ratios, *boundaries, *positions], dtype=torch.float64, device=device)
+    def zeros(stages: int, device) -> torch.Tensor:
+        """The packed layout [ce_sum, n_targets, ratios (S), boundaries (S), positions (S)], all zero."""
+        return torch.zeros(2 + 3 * stages, dtype=torch.float64, device=device)
+
+    @staticmethod
+    def add(packed: torch.Tensor, ce_sum, ratios, boundaries, positions) -> None:
+        """Add one forward pass's statistics (tensors on the device; ratios may be None) to `packed`,
+        without a host sync."""
+        S = len(boundaries)
+        packed[0] += ce_sum.detach().double()
+        if S:
+            if ratios is not None:
+                packed[2:2 + S] += torch.stack([r.detach() for r in ratios]).double()
+            packed[2 + S:2 + 2 * S] += torch.stack(boundaries).double()
+            packed[2 + 2 * S:] += torch.stack(positions).double()
+
+    @classmethod
+    def from_list(cls, v: list[float], stages: int) -> "StepStats":
+        S = stages
+        return cls(v[0], v[1], v[2:2 + S], v[2 + S:2 + 2 * S], v[2 + 2 * S:2 + 3 * S])
 
     @classmethod
     def unpack(cls, t: torch.Tensor, stages: int) -> "StepStats":
-        v = t.tolist()
-        S = stages
-        return cls(v[0], v[1], v[2:2 + S], v[2 + S:2 + 2 * S], v[2 + 2 * S:2 + 3 * S])
+        return cls.from_list(t.tolist(), stages)
 
     @property
     def ce(self) -> float:
@@ -148,28 +164,41 @@ class StepStats:
 
 
 def forward_stats(model, batch: Batch, targets: list[float]):
-    """One forward pass: (ce_sum tensor, [ratio loss per stage], [boundaries], [positions])."""
+    """One forward pass: ce_sum, [ratio loss per stage], [boundaries], [positions].
+
+    All are tensors on the model's device: reading them would wait for the GPU, so
+    the caller reads a whole step's statistics at once.
+    """
     out = model(batch.input_ids, seq_idx=batch.seq_idx, mask=batch.mask)
     ce_sum = cross_entropy_sum(out.logits[:, :-1], batch.input_ids[:, 1:], batch.target_mask)
     ratios, boundaries, positions = [], [], []
     for stage, N in zip(out.stages, targets):
         ratios.append(ratio_loss(stage.boundary_mask, stage.boundary_prob, stage.valid, N))
-        boundaries.append(float((stage.boundary_mask & stage.valid).sum()))
-        positions.append(float(stage.valid.sum()))
+        boundaries.append((stage.boundary_mask & stage.valid).sum().double())
+        positions.append(stage.valid.sum().double())
     return ce_sum, ratios, boundaries, positions
 
 
+def global_targets(batches: list[Batch], world_size: int, device) -> float:
+    """Targets of this step over all processes (a collective only under torchrun)."""
+    local = float(sum(b.n_targets for b in batches))
+    if world_size == 1:
+        return local
+    return float(dist_util.all_reduce_sum(torch.tensor([local], dtype=torch.float64, device=device))[0])
+
+
 def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list[float], alpha: float,
-                         world_size: int, device, dtype, sharded: bool = False) -> StepStats:
-    """Forward and backward over this process's micro-batches of one step; statistics summed over processes.
+                         world_size: int, device, dtype, sharded: bool = False) -> torch.Tensor:
+    """Forward and backward over this process's micro-batches of one step.
 
     Back-propagates P * CE_sum / n_targets(all processes) + alpha * sum_s L_ratio / A per
     micro-batch (see the module docstring); DDP averages the gradients over the P processes.
+    Returns the step's statistics summed over processes, packed on the device (see
+    `StepStats`; n_targets filled in): nothing here waits for the GPU.
     """
     S, A = len(targets), len(batches)
-    local_targets = torch.tensor([float(sum(b.n_targets for b in batches))], dtype=torch.float64, device=device)
-    n_global = float(dist_util.all_reduce_sum(local_targets)[0])
-    ce_total, ratio_totals, bounds, positions = 0.0, [0.0] * S, [0.0] * S, [0.0] * S
+    n_global = global_targets(batches, world_size, device)
+    packed = StepStats.zeros(S, device)
     for m, batch in enumerate(batches):
         # DDP and FSDP: average gradients once, after the last micro-batch.
         sync = contextlib.nullcontext() if (ddp is None or m == A - 1) else ddp.no_sync()
@@ -182,14 +211,10 @@ def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list
             if ratios:
                 loss = loss + alpha * torch.stack(ratios).sum() / A
             loss.backward()
-        ce_total += float(ce_sum.detach())
-        ratio_totals = [x + float(r.detach()) for x, r in zip(ratio_totals, ratios)]
-        bounds = [x + y for x, y in zip(bounds, b)]
-        positions = [x + y for x, y in zip(positions, p)]
-    packed = StepStats.pack(ce_total, 0.0, ratio_totals, bounds, positions, device)
-    stats = StepStats.unpack(dist_util.all_reduce_sum(packed), S)
-    stats.n_targets = n_global  # already summed over processes
-    return stats
+        StepStats.add(packed, ce_sum, ratios, b, p)
+    packed = dist_util.all_reduce_sum(packed)
+    packed[1] = n_global  # already summed over processes
+    return packed
 
 
 @torch.no_grad()
@@ -203,8 +228,8 @@ def evaluate(model: HNetLM, batches: list[Batch], targets: list[float], device, 
     was_training = model.training
     model.eval()
     S = len(targets)
-    ce_total, n_total = 0.0, 0.0
-    bounds, pos = [0.0] * S, [0.0] * S
+    packed = StepStats.zeros(S, device)
+    n_total = 0.0
     if collective:
         most = dist_util.all_reduce_max(torch.tensor([float(len(batches))], device=device))
         for _ in range(int(most[0]) - len(batches)):
@@ -214,13 +239,11 @@ def evaluate(model: HNetLM, batches: list[Batch], targets: list[float], device, 
         batch = batch.to(device)
         with autocast(device, dtype):
             ce_sum, _, b, p = forward_stats(model, batch, targets)
-        ce_total += float(ce_sum)
+        StepStats.add(packed, ce_sum, None, b, p)
         n_total += batch.n_targets
-        bounds = [x + y for x, y in zip(bounds, b)]
-        pos = [x + y for x, y in zip(pos, p)]
     model.train(was_training)
-    t = dist_util.all_reduce_sum(StepStats.pack(ce_total, n_total, [0.0] * S, bounds, pos, device))
-    return StepStats.unpack(t, S)
+    packed[1] = n_total
+    return StepStats.unpack(dist_util.all_reduce_sum(packed), S)
 
 
 def _dummy_batch() -> Batch:
@@ -275,6 +298,10 @@ def _make_fast(model, ts, targets, device) -> None:
         budget = [min(1.0, ts.chunk_budget_margin / n) for n in targets]
     compile_blocks = ts.compile == "on" or (ts.compile == "auto" and device.type == "cuda")
     make_fast(model, compile=compile_blocks, chunk_budget=budget)
+    if device.type == "cuda":
+        # The fp32 matmuls (routing q/k, residual_proj) on TF32 tensor cores: training
+        # tolerates their 1e-3 relative error; evaluation and chunking keep full fp32.
+        torch.backends.cuda.matmul.allow_tf32 = True
 
 
 def build_model(recipe: Recipe, seed: int, device) -> HNetLM:
@@ -497,12 +524,15 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
                 t0 = time.perf_counter()
                 lr = set_lr(optimizer, lr_factor(step, total, ts.warmup, ts.schedule, ts.decay_fraction, ts.min_lr_ratio))
                 batches = [b.to(device, non_blocking=True) for b in item.micro_batches]
-                stats = accumulate_gradients(forward_model, ddp, batches, targets, alpha, P, device, dtype,
-                                             sharded=sharded)
+                packed = accumulate_gradients(forward_model, ddp, batches, targets, alpha, P, device, dtype,
+                                              sharded=sharded)
+                norm = torch.nn.utils.clip_grad_norm_(params, ts.grad_clip if ts.grad_clip > 0 else math.inf)
+                # The step's one wait for the GPU: its statistics and gradient norm, read together.
+                *values, grad_norm = torch.cat([packed, norm_tensor(norm).to(packed).reshape(1)]).tolist()
+                stats = StepStats.from_list(values, S)
                 ratio_means = [r / (P * A) for r in stats.ratio_sum]
                 loss_value = stats.ce + alpha * sum(ratio_means)
                 check_finite(step + 1, loss=loss_value)
-                grad_norm = norm_value(torch.nn.utils.clip_grad_norm_(params, ts.grad_clip if ts.grad_clip > 0 else math.inf))
                 check_finite(step + 1, **{"gradient norm": grad_norm})
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)

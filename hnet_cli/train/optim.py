@@ -50,7 +50,12 @@ def build_optimizer(model: HNetLM, lr: float, weight_decay: float, betas=(0.9, 0
             "params": params, "lr": base, "base_lr": base, "stage": stage,
             "weight_decay": weight_decay if decay else 0.0,
         })
-    return torch.optim.AdamW(param_groups, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+    params = [p for group in param_groups for p in group["params"]]
+    # On GPUs the fused kernel updates every tensor of a group in one launch; elsewhere (CPU,
+    # sharded DTensors) the default implementation keeps results exactly as they were.
+    fused = bool(params) and all(p.is_cuda and type(p) is nn.Parameter for p in params) or None
+    return torch.optim.AdamW(param_groups, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                             fused=fused)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:

@@ -62,8 +62,8 @@ def set_gradient_sync(model: nn.Module, enabled: bool) -> None:
     model.set_requires_gradient_sync(enabled)
 
 
-def norm_value(norm: torch.Tensor) -> float:
-    """A gradient norm as a number; a sharded (DTensor) norm is first made whole."""
+def norm_tensor(norm: torch.Tensor) -> torch.Tensor:
+    """A gradient norm as a plain tensor; a sharded (DTensor) norm is first made whole."""
     if hasattr(norm, "full_tensor"):
         norm = norm.full_tensor()
-    return float(norm)
+    return norm

@@ -4,6 +4,11 @@ from pathlib import Path
 import pytest
 import torch
 
+# On a GPU, mamba_ssm's Triton kernels take their cheapest configuration instead of
+# autotuning every new shape (about 20 s each, minutes over the suite); they compute
+# the same functions, which is what the tests check. Set before any kernel module loads.
+os.environ.setdefault("MAMBA_DETERMINISTIC", "1")
+
 # Tests compare against fp32 references: no TF32, few threads (CI has 2 cores).
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False

@@ -18,8 +18,12 @@ reference. Priorities order the candidates for one op (reference = 0).
 
 from __future__ import annotations
 
-from hnet_cli.ops import fast_attention, fast_conv, fast_mamba, fast_norm
-from hnet_cli.ops.registry import register
+from hnet_cli.ops import caches
+
+caches.configure()  # before the kernels' modules define their autotuners
+
+from hnet_cli.ops import fast_attention, fast_conv, fast_mamba, fast_norm  # noqa: E402
+from hnet_cli.ops.registry import register  # noqa: E402
 
 
 def register_fast_paths() -> None:

@@ -1,0 +1,28 @@
+"""Where compiled GPU code and kernel tuning results are kept between processes.
+
+A new process would otherwise autotune every Triton kernel of the SSD scan and
+compile every block again (minutes on a fresh machine). Both caches live under
+the user's cache directory, so only the first run of a model shape pays:
+
+    Triton autotuning results     TRITON_CACHE_AUTOTUNING=1 (Triton >= 3.4 keeps them
+                                  beside its kernel cache, ~/.triton/cache)
+    torch.compile (inductor)      $XDG_CACHE_HOME/hnet/inductor (TORCHINDUCTOR_CACHE_DIR;
+                                  by default torch uses /tmp, which a reboot empties)
+
+Settings already in the environment are respected. This must run before the
+kernels' modules are imported: their autotuners read the setting when defined.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hnet"
+
+
+def configure() -> None:
+    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))

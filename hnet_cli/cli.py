@@ -13,6 +13,7 @@ import sys
 import typer
 
 from hnet_cli import __version__
+from hnet_cli.commands.flags import HnetCommand
 from hnet_cli.errors import HnetError
 
 HELP = """H-Nets: byte-level language models that learn their own tokenization.
@@ -70,6 +71,10 @@ for _name in COMMAND_MODULES:
             raise
         continue
     _module.register(app)
+
+# Every command accepts last release's short spellings with a warning (commands/flags.py).
+for _info in app.registered_commands:
+    _info.cls = HnetCommand
 
 
 def main(argv: list[str] | None = None) -> int:

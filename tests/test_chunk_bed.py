@@ -151,7 +151,7 @@ def test_reader_pieces_rejoined_unless_a_piece_size_is_asked_for(genome, models,
     # exact, the BED still covers every record, and each piece is chunked on its own.
     model = hnet_cli.load(models[1])
     out = tmp_path / "pieces.bed"
-    assert main(["chunk", str(path), "-m", str(models[1]), "-f", "bed", "-q", "-o", "max_length=300",
+    assert main(["chunk", str(path), "-m", str(models[1]), "-f", "bed", "-q", "-D", "max_length=300",
                  "--output", str(out)]) == 0
     rows = parse_bed(out.read_text())[None]
     check_intervals(rows, records)
@@ -165,7 +165,7 @@ def test_n_runs_split_with_exact_offsets(genome, models, tmp_path):
     split = tmp_path / "split.bed"
     # Splitting at the N run leaves it out; the part after it keeps record coordinates (offset 950).
     assert main(["chunk", str(path), "-m", str(models[1]), "-f", "bed", "-q", "--stage", "0",
-                 "--output", str(split), "-o", "n_split=100", "--track-line"]) == 0
+                 "--output", str(split), "-D", "n_split=100", "--track-line"]) == 0
     text = split.read_text()
     assert text.startswith('track name="hnet_stage0"')
     rows = parse_bed(text)["hnet_stage0"]

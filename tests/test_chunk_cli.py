@@ -145,7 +145,7 @@ def test_run_directory_gives_domain_and_reader_options(tmp_path, capsys):
     _, rows = tsv_rows(tmp_path / "a.tsv")
     assert bytes(r["byte"] for r in rows) == b"ACGTacgtNNNNACGT"  # soft-masking kept, N run kept
     assert {r["record"] for r in rows} == {"r"}
-    assert main(["chunk", str(fasta), "-m", str(run / "checkpoints" / "step_000010"), "-o", "softmask=fold",
+    assert main(["chunk", str(fasta), "-m", str(run / "checkpoints" / "step_000010"), "-D", "softmask=fold",
                  "-f", "tsv", "-q", "--output", str(tmp_path / "b.tsv")]) == 0
     _, rows = tsv_rows(tmp_path / "b.tsv")
     assert bytes(r["byte"] for r in rows) == b"ACGTACGTNNNNACGT"

@@ -53,7 +53,7 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main(["domains", "dna", "--check", str(bad), "-q"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"hnet: error: {bad}:1 (record 'r1'): malformed FASTQ: sequence and quality lengths differ for r1 (4 and 2)"]
-    assert main(["domains", "dna", "-o", "colour=red"]) == 1
+    assert main(["domains", "dna", "-D", "colour=red"]) == 1
     assert "unknown option 'colour'" in capsys.readouterr().err
     assert main(["domains", "protein"]) == 1
     assert "unknown domain 'protein'" in capsys.readouterr().err

@@ -198,7 +198,7 @@ def test_domain_and_reader_options_come_from_the_training_run(tmp_path, capsys, 
     keep = json.loads(run(["eval", str(run_dir), str(fasta), "--context", "64", "--json", "-q"], capsys)[1])
     assert abs(keep["models"][0]["bpb"] - bits_of(model, b"ACGTacgtACGTacgt") / 16) <= 1e-6
     # --domain-opt overrides what the run recorded; checkpoint dirs inside the run find it too
-    code, out, err = run(["eval", str(run_dir / "checkpoints" / "step_000010"), str(fasta), "-o", "softmask=fold",
+    code, out, err = run(["eval", str(run_dir / "checkpoints" / "step_000010"), str(fasta), "-D", "softmask=fold",
                           "--context", "64", "--json", "-q"], capsys)
     assert code == 0, err
     fold = json.loads(out)

@@ -127,7 +127,7 @@ def test_same_seed_same_output_other_seed_differs(models, tmp_path, capsys):
     outputs = []
     for seed in (1, 1, 2):
         out = tmp_path / f"s{seed}.txt"
-        rc, _, err = run_cli([model_dir, "-p", "abc", "--seed", seed, "-m", 30, "--ignore-eos", "-o", out], capsys)
+        rc, _, err = run_cli([model_dir, "-p", "abc", "--seed", seed, "--max-bytes", 30, "--ignore-eos", "-o", out], capsys)
         assert rc == 0, err
         assert "bytes/s" in err and "seed" in err
         outputs.append(out.read_bytes())
@@ -139,7 +139,7 @@ def test_same_seed_same_output_other_seed_differs(models, tmp_path, capsys):
 def test_text_output_echoes_prompt_and_ends_with_newline(models, tmp_path, capsys):
     model_dir, model = models[1]
     out = tmp_path / "o.txt"
-    rc, _, err = run_cli([model_dir, "-p", "Hello", "--temperature", "0", "-m", 20, "--ignore-eos", "-o", out], capsys)
+    rc, _, err = run_cli([model_dir, "-p", "Hello", "--temperature", "0", "--max-bytes", 20, "--ignore-eos", "-o", out], capsys)
     assert rc == 0, err
     want = "Hello" + naive_greedy(model, b"Hello", 20)[1].decode("utf-8", "replace")
     assert out.read_text(encoding="utf-8") == want + ("" if want.endswith("\n") else "\n")
@@ -149,7 +149,7 @@ def test_dna_fasta_output_with_acgtn_alphabet(models, tmp_path, capsys):
     model_dir, _ = models[1]
     out = tmp_path / "samples.fa"
     rc, _, err = run_cli([model_dir, "--domain", "dna", "-p", "ACGT\nTGCA", "--alphabet", "ACGTN", "-n", 3,
-                          "-m", 150, "--ignore-eos", "--seed", 4, "--wrap", 60, "-o", out], capsys)
+                          "--max-bytes", 150, "--ignore-eos", "--seed", 4, "--wrap", 60, "-o", out], capsys)
     assert rc == 0, err
     records = list(SeqIO.parse(out, "fasta"))
     assert [r.id for r in records] == ["sample_1", "sample_2", "sample_3"]
@@ -165,7 +165,7 @@ def test_dna_prompts_from_a_fasta_file(models, tmp_path, capsys):
     model_dir, _ = models[1]
     prompts = tmp_path / "reads.fa"
     prompts.write_text(">read1 first\nACGTAC\nGT\n>read2\nTTTT\n")
-    rc, out, err = run_cli([model_dir, "--domain", "dna", "-f", prompts, "-m", 10, "--ignore-eos", "--no-echo",
+    rc, out, err = run_cli([model_dir, "--domain", "dna", "--prompt-file", prompts, "--max-bytes", 10, "--ignore-eos", "--no-echo",
                             "--json"], capsys)
     assert rc == 0, err
     records = [json.loads(line) for line in out.splitlines()]
@@ -177,7 +177,7 @@ def test_dna_prompts_from_a_fasta_file(models, tmp_path, capsys):
 def test_stdin_prompt_equals_prompt_argument(models, tmp_path):
     model_dir, _ = models[1]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    base = [sys.executable, "-m", "hnet_cli", "generate", str(model_dir), "--temperature", "0", "-m", "12",
+    base = [sys.executable, "-m", "hnet_cli", "generate", str(model_dir), "--temperature", "0", "--max-bytes", "12",
             "--ignore-eos", "--threads", "1", "-q"]
     piped = subprocess.run(base, input=b"Hello\n", capture_output=True, env=env, timeout=300)
     direct = subprocess.run(base + ["-p", "Hello"], capture_output=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
@@ -194,7 +194,7 @@ def test_stdin_prompt_equals_prompt_argument(models, tmp_path):
 def test_bad_input_gives_one_line_error(case, models, tmp_path, capsys):
     model_dir, _ = models[1]
     prompt_file = tmp_path / "prompts.txt"
-    args = [model_dir, "-m", 5]
+    args = [model_dir, "--max-bytes", 5]
     needle = None
     if case == "empty file":
         prompt_file.write_bytes(b"")
@@ -254,7 +254,7 @@ def test_run_directory_domain_picks_fasta_output(models, tmp_path, capsys):
     save_model(model, run / "checkpoints" / "step_10")
     (run / "checkpoints" / "LATEST").write_text("step_10\n")
     (run / "run.json").write_text(json.dumps({"domain": "dna", "paths": []}))
-    rc, out, err = run_cli([run, "-p", "ACGT", "-m", 70, "--ignore-eos", "--seed", 1, "-q"], capsys)
+    rc, out, err = run_cli([run, "-p", "ACGT", "--max-bytes", 70, "--ignore-eos", "--seed", 1, "-q"], capsys)
     assert rc == 0, err
     (record,) = SeqIO.parse(io.StringIO(out), "fasta")
     assert record.id == "sample_1" and len(record.seq) == 74

@@ -99,7 +99,7 @@ def _bad_inputs(tmp_path):
         "unwritable output": (["--domain", "dna", "--out", str(blocker / "run")], "cannot create the run directory"),
         "unknown recipe field": (["--domain", "dna", "--set", "train.learning_rate=1"], "unknown field (known: train.batch_size"),
         "unknown domain": (["--domain", "protein"], "unknown domain 'protein'"),
-        "unknown domain option": (["--domain", "dna", "-o", "softmsk=keep"], "unknown option 'softmsk'"),
+        "unknown domain option": (["--domain", "dna", "-D", "softmsk=keep"], "unknown option 'softmsk'"),
         "bad arch": (["--domain", "dna", "--arch", "rnn"], "choose one of hnet, transformer, mamba"),
     }
 
@@ -172,7 +172,7 @@ def test_fasta_files_and_options(tmp_path, micro, capsys):
     with gzip.open(genome, "wt") as f:
         f.write(records)
     out = tmp_path / "run"
-    rc, stdout, err = run(["train", "--domain", "dna", str(genome), "-o", "softmask=keep", "--recipe", micro,
+    rc, stdout, err = run(["train", "--domain", "dna", str(genome), "-D", "softmask=keep", "--recipe", micro,
                            "--out", str(out), "--steps", "3", "--json"], capsys)
     assert rc == 0, err
     info = json.loads((out / "run.json").read_text())

@@ -15,7 +15,7 @@ n_split=K`, so BED output covers whole records.
 
 Memory: a joined record is held with its segmentation (about 14 bytes per
 base for a 1-stage model, twice that while windows are stitched). For whole
-chromosomes, set the reader's piece size yourself (`-o max_length=N` for dna,
+chromosomes, set the reader's piece size yourself (`-D max_length=N` for dna,
 `-o max_bytes=N` for text): pieces are then read one at a time and not
 rejoined; coordinates stay exact (the record offset is kept) and BED still
 covers the record, but a chunk can end where a piece ends.

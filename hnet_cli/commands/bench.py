@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         depth_scale: float = typer.Option(1.0, help="Scale every layer group's depth (faster compile and runs)."),
         steps: int = typer.Option(10, help="Timed training steps per model."),
         time_budget: float = typer.Option(540.0, help="Seconds; cases past it are skipped and reported."),
-        out: Path = typer.Option(Path("bench-out"), "--out", "-o", help="Folder for results.jsonl and tables.md."),
+        out: Path = typer.Option(Path("bench-out"), "--out", "--output", "-o", help="Folder for results.jsonl and tables.md."),
         as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON lines instead of tables."),
     ):
         import torch

@@ -26,7 +26,7 @@ FILES: files, directories, globs or - (stdin); none = the domain's bundled
 sample. --domain: the one the run was trained on (RUN/run.json, with its
 reader options), else dna for FASTA/FASTQ file names, else text. DNA keeps
 runs of N (n_split=0) so BED covers whole records. A record is held in
-memory whole (14-28 bytes per base); for chromosomes add -o max_length=N
+memory whole (14-28 bytes per base); for chromosomes add -D max_length=N
 to read it in pieces of N bases (coordinates stay exact; a chunk may then
 end where a piece ends).
 
@@ -44,7 +44,7 @@ Examples:
   hnet chunk notes.txt --model runs/text                   # coloured view in the terminal
   hnet chunk genome.fa.gz -m runs/dna --stage 0 -f bed > chunks.bed
   zcat asm.fa.gz | hnet chunk - -m runs/dna -d dna -f bed -s 0 | bedtools intersect -a - -b genes.bed -u
-  hnet chunk -m runs/dna -f bed --track-line --output lambda.bed   # the run's domain, its bundled genome, for IGV
+  hnet chunk -m runs/dna -f bed --track-line -o lambda.bed   # the run's domain, its bundled genome, for IGV
   hnet chunk src/ -m runs/code -d code --per chunk -f tsv | sort -t$'\\t' -k7,7nr | head
   hnet chunk poems.txt -m runs/zh -d chinese --output poems.html          # hover chunks in a browser
   hnet chunk big.fa -m runs/dna --limit 100000 --stats                    # first 100 kB, with statistics
@@ -64,7 +64,7 @@ def chunk_command(
     domain: Optional[str] = typer.Option(None, "--domain", "-d",
                                          help="Input domain (dna, code, text, chinese, ...). Default: the "
                                               "run's own, else dna for FASTA/FASTQ names, else text."),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
+    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
                                                    help="A reader option (repeatable); see `hnet domains NAME`."),
     fmt: str = typer.Option("auto", "--format", "-f",
                             help="auto|term|html|json|tsv|parquet|bed (auto: term on a terminal, "
@@ -74,13 +74,13 @@ def chunk_command(
     stats: bool = typer.Option(False, "--stats",
                                help="Chunk-length histogram, compression, most frequent chunks "
                                     "(DNA: base composition, GC by chunk length)."),
-    output: str = typer.Option("-", "--output", metavar="FILE|-",
+    output: str = typer.Option("-", "--output", "-o", metavar="FILE|-",
                                help="Where to write (- = stdout). Written to a temp file, renamed on success."),
     window: int = typer.Option(16384, "--window", "-w", metavar="W",
                                help="Longest stretch read in one forward pass, in bytes."),
     overlap: int = typer.Option(2048, "--overlap", metavar="V",
                                 help="Bytes shared by consecutive windows; the seam is in its middle."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", metavar="N",
+    limit: Optional[int] = typer.Option(None, "--limit", metavar="N",
                                         help="Only the first N bytes of the input (useful on big genomes)."),
     batch_tokens: int = typer.Option(65536, "--batch-tokens", metavar="T",
                                      help="Positions per forward pass (windows and documents batched)."),

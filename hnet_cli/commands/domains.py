@@ -16,8 +16,8 @@ Examples:
   hnet domains --json                           # the same, for scripts
   hnet domains dna                              # one domain and its reader options
   hnet domains dna --check reads.fq.gz          # read files, report counts and skips
-  hnet domains code --check src/ -o languages=python
-  hnet domains zh --check corpus.jsonl -o field=content -o errors=replace
+  hnet domains code --check src/ -D languages=python
+  hnet domains zh --check corpus.jsonl -D field=content -D errors=replace
 """
 
 
@@ -97,7 +97,7 @@ def domains_command(
     name: Optional[str] = typer.Argument(None, help="A domain name or alias to show (default: list all)."),
     paths: Optional[List[str]] = typer.Argument(None, help="With --check: files, directories, globs or - (stdin)."),
     check: bool = typer.Option(False, "--check", help="Read the inputs (or the bundled data) and report counts and skips."),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
+    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
                                                    help="A reader option (repeatable); see `hnet domains NAME`."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),

@@ -28,7 +28,7 @@ Examples:
 \b
   hnet eval runs/dna held_out.fa.gz --domain dna                # bits per base too
   hnet eval runs/code-a runs/code-b src/ --domain code --per-file
-  hnet eval runs/zh test.jsonl --domain zh -o field=content --perturb all
+  hnet eval runs/zh test.jsonl --domain zh -D field=content --perturb all
   hnet eval hnet_1stage_L.pt --config config_hnet_1stage_L.json book.txt --context 8192
   cat notes.txt | hnet eval runs/text - --json > scores.json
   hnet eval --model runs/a --model runs/b data/ --csv scores.csv
@@ -42,7 +42,7 @@ def eval_command(
     domain: Optional[str] = typer.Option(None, "--domain", "-d", show_default=False,
                                          help="How to read the data: dna, code, text, chinese (zh), ... "
                                               "[default: the first model's training domain, else text]"),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
+    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
                                                    help="A reader option (repeatable); see `hnet domains NAME`."),
     config: Optional[str] = typer.Option(None, "--config", help="Config JSON for models given as .pt/.safetensors files."),
     context: Optional[int] = typer.Option(None, "--context", "-c", show_default=False,

@@ -20,7 +20,7 @@ Examples:
 
 def plot_command(
     run: str = typer.Argument(..., help="A run directory made by hnet train."),
-    out: Optional[str] = typer.Option(None, "--out", help="PNG file to write (default RUN/plots/curves.png)."),
+    out: Optional[str] = typer.Option(None, "--out", "--output", "-o", help="PNG file to write (default RUN/plots/curves.png)."),
 ):
     from hnet_cli.train.plot import plot_run
 

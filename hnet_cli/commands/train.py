@@ -19,8 +19,8 @@ Examples:
 \b
   hnet train --domain dna                                 # bundled lambda phage genome, recipe dna-tiny
   hnet train --domain dna genome.fa.gz reads.fq.gz --out runs/genome
-  hnet train --domain code ~/src/project -o languages=python --recipe code-tiny
-  hnet train --domain zh corpus.jsonl -o field=content --steps 2000
+  hnet train --domain code ~/src/project -D languages=python --recipe code-tiny
+  hnet train --domain zh corpus.jsonl -D field=content --steps 2000
   hnet train --domain text book.txt --set train.lr=3e-3 --set model.d_model=[64,128]
   hnet train --domain dna --arch transformer              # FLOP-matched isotropic baseline
   hnet train --resume runs/dna --steps 1200               # continue (and lengthen) a run
@@ -58,11 +58,11 @@ def train_command(
     recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe name or JSON file; default: the domain's."),
     arch: str = typer.Option("hnet", "--arch", help="hnet, or an isotropic baseline FLOP-matched to the recipe's "
                              "H-Net: transformer or mamba."),
-    out: Optional[str] = typer.Option(None, "--out", help="Run directory (default runs/DOMAIN[-RECIPE][-ARCH])."),
+    out: Optional[str] = typer.Option(None, "--out", "--output", "-o", help="Run directory (default runs/DOMAIN[-RECIPE][-ARCH])."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps (overrides train.steps)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE",
                                                   help="Override a recipe field, e.g. train.lr=1e-3 (repeatable)."),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
+    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
                                                    help="A reader option of the domain (repeatable)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN", help="Continue the run in RUN exactly."),

@@ -1,9 +1,9 @@
 """Training throughput, model FLOPs utilisation and peak memory of one model on one GPU.
 
-A minimal step, on purpose independent of `hnet train`: bf16 autocast (fp32
-weights, fp32 where the model asks for it), next-byte cross-entropy plus the
-ratio loss (alpha 0.03), backward, fused AdamW. Blocks are compiled
-(`make_fast`). Inputs are random bytes, one sequence per row; an H-Net's
+The step is `hnet train`'s own (`train_step`: bf16 autocast with fp32 weights,
+next-byte cross-entropy plus the ratio loss with alpha 0.03, backward, gradient
+clipping, the optimizer of `hnet train`), so the benchmark cannot drift from the
+product. Blocks are compiled (`make_fast`). Inputs are random bytes, one sequence per row; an H-Net's
 compression is held at a chosen fraction per stage (`steering`).
 
 Model FLOPs per byte come from `hnet_cli.model.flops.forward_flops_per_byte`
@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 
 from hnet_cli.bench.device import median
 from hnet_cli.bench.steering import steer_compression
@@ -28,7 +27,9 @@ from hnet_cli.model import HNetConfig, HNetLM
 from hnet_cli.model.fast import chunking_stages, make_fast, record_chunk_slots
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.init import init_weights
-from hnet_cli.model.losses import ratio_loss
+from hnet_cli.data.packing import Batch
+from hnet_cli.train.loop import train_step
+from hnet_cli.train.optim import build_optimizer
 
 RATIO_ALPHA = 0.03
 
@@ -47,41 +48,41 @@ def build(config: HNetConfig, seed: int = 0, compile: bool = True, chunk_budget=
 
 
 class Trainer:
-    """One model, its optimizer and a few batches of random bytes to rotate through."""
+    """One model, its optimizer and a few batches of random bytes to rotate through.
+
+    Each step is `hnet train`'s own (`hnet_cli.train.loop.train_step`): the same
+    objective, the same single host synchronisation, the same optimizer.
+    """
 
     def __init__(self, model: HNetLM, batch: int, seq_len: int, n_batches: int = 4, seed: int = 0):
         self.model = model
-        self.opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=True)
+        self.opt = build_optimizer(model, lr=1e-4, weight_decay=0.1)
+        self.params = [p for p in model.parameters() if p.requires_grad]
         gen = torch.Generator(device="cuda").manual_seed(seed)
-        self.batches = [torch.randint(0, 256, (batch, seq_len + 1), device="cuda", generator=gen) for _ in range(n_batches)]
+        ones = torch.ones(batch, seq_len - 1, dtype=torch.bool, device="cuda")
+        self.batches = [
+            Batch(torch.randint(0, 256, (batch, seq_len), device="cuda", generator=gen),
+                  torch.zeros(batch, seq_len, dtype=torch.long, device="cuda"), None, ones, batch * (seq_len - 1))
+            for _ in range(n_batches)
+        ]
         self.i = 0
         self.targets_n = [3.0] * model.config.num_stages  # ratio-loss targets; only their cost matters here
-        self.boundaries = torch.zeros(model.config.num_stages, device="cuda")
-        self.positions = torch.zeros(model.config.num_stages, device="cuda")
+        self.reset_counts()
 
     def step(self) -> None:
-        ids = self.batches[self.i % len(self.batches)]
+        batch = self.batches[self.i % len(self.batches)]
         self.i += 1
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            out = self.model(ids[:, :-1])
-            ce = F.cross_entropy(out.logits.float().reshape(-1, out.logits.shape[-1]), ids[:, 1:].reshape(-1))
-            loss = ce
-            for s, stage in enumerate(out.stages):
-                loss = loss + RATIO_ALPHA * ratio_loss(stage.boundary_mask, stage.boundary_prob, stage.valid, self.targets_n[s])
-        loss.backward()
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for s, stage in enumerate(out.stages):
-                self.boundaries[s] += (stage.boundary_mask & stage.valid).sum()
-                self.positions[s] += stage.valid.sum()
+        done = train_step(self.model, None, self.opt, self.params, [batch], self.targets_n, RATIO_ALPHA, 1,
+                          torch.device("cuda"), torch.bfloat16, grad_clip=1.0, step_number=self.i)
+        self.boundaries = [a + b for a, b in zip(self.boundaries, done.stats.boundaries)]
+        self.positions = [a + b for a, b in zip(self.positions, done.stats.positions)]
 
     def reset_counts(self) -> None:
-        self.boundaries.zero_()
-        self.positions.zero_()
+        self.boundaries = [0.0] * self.model.config.num_stages
+        self.positions = [0.0] * self.model.config.num_stages
 
     def compression(self) -> list[float]:
-        return (self.boundaries / self.positions.clamp(min=1)).tolist()
+        return [b / max(1.0, p) for b, p in zip(self.boundaries, self.positions)]
 
 
 def _slots(model) -> list[int]:

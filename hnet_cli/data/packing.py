@@ -16,7 +16,7 @@ document except BOS is scored exactly once; the last row is padded and masked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import torch
@@ -119,14 +119,20 @@ class Batch:
     seq_idx: torch.Tensor  # (b, L) long, segment number per position
     mask: torch.Tensor | None  # (b, L) bool, None when every position is real
     target_mask: torch.Tensor  # (b, L-1) bool: input_ids[:, 1:] is scored as the next byte of [:, :-1]
+    # The count of targets, once known: counting a GPU tensor would wait for the GPU,
+    # so a batch moved to a device carries the count taken where it was built.
+    counted_targets: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_targets(self) -> int:
-        return int(self.target_mask.sum())
+        if self.counted_targets is None:
+            self.counted_targets = int(self.target_mask.sum())
+        return self.counted_targets
 
     def to(self, device, non_blocking: bool = False) -> "Batch":
         move = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return Batch(move(self.input_ids), move(self.seq_idx), move(self.mask), move(self.target_mask))
+        return Batch(move(self.input_ids), move(self.seq_idx), move(self.mask), move(self.target_mask),
+                     self.n_targets)
 
 
 def collate(rows: list[Row]) -> Batch:

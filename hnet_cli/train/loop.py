@@ -66,9 +66,12 @@ from hnet_cli.train.rundir import (
 )
 from hnet_cli.train.schedule import lr_factor
 
+# max_time: the run's length is fixed from the speed of CALIBRATION_STEPS steps that
+# follow WARMUP_STEPS steps (the first steps compile, autotune and allocate).
+WARMUP_STEPS = 3
 CALIBRATION_STEPS = 10
 STDIN = "-"
-STDIN_NAME = "stdin"  # RUN/stdin: a copy of the data a run read from standard input  # max_time: the run's length is fixed from the speed of the first steps
+STDIN_NAME = "stdin"  # RUN/stdin: a copy of the data a run read from standard input
 
 
 @dataclass
@@ -215,6 +218,38 @@ def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list
     packed = dist_util.all_reduce_sum(packed)
     packed[1] = n_global  # already summed over processes
     return packed
+
+
+@dataclass
+class StepResult:
+    stats: StepStats
+    ratio_means: list[float]  # L_ratio per stage, averaged over the step's units
+    loss: float  # CE + alpha * sum of ratio_means
+    grad_norm: float  # before clipping
+
+
+def train_step(forward_model, ddp, optimizer, params, batches: list[Batch], targets: list[float], alpha: float,
+               world_size: int, device, dtype, grad_clip: float, step_number: int,
+               sharded: bool = False) -> StepResult:
+    """One optimizer step of `hnet train` (and what `hnet bench` times).
+
+    Forward and backward over the micro-batches, gradient clipping, then the step's
+    single wait for the GPU (statistics and gradient norm read together), the
+    finiteness checks, and the optimizer update. Raises TrainingDiverged (naming
+    `step_number`) before updating when the loss or the gradient norm is not finite.
+    """
+    packed = accumulate_gradients(forward_model, ddp, batches, targets, alpha, world_size, device, dtype,
+                                  sharded=sharded)
+    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
+    *values, grad_norm = torch.cat([packed, norm_tensor(norm).to(packed).reshape(1)]).tolist()
+    stats = StepStats.from_list(values, len(targets))
+    ratio_means = [r / (world_size * len(batches)) for r in stats.ratio_sum]
+    loss_value = stats.ce + alpha * sum(ratio_means)
+    check_finite(step_number, loss=loss_value)
+    check_finite(step_number, **{"gradient norm": grad_norm})
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(stats, ratio_means, loss_value, grad_norm)
 
 
 @torch.no_grad()
@@ -483,11 +518,11 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
     forward_model = ddp or model
     model.train()
 
-    P, A, alpha = dist.world_size, ts.grad_accum, ts.ratio_loss_weight
+    P, alpha = dist.world_size, ts.ratio_loss_weight
     params = [p for p in model.parameters() if p.requires_grad]
     warnings: list[str] = []
     last = {"loss": None, "bpb": None, "compression": [], "val_bpb": None, "val_bpu": None}
-    session_bytes, session_time = 0, 0.0
+    session_bytes, session_time, warm_time = 0, 0.0, 0.0
 
     def save(best: bool = False):
         # A sharded model is gathered by every process together; process 0 writes.
@@ -524,18 +559,9 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
                 t0 = time.perf_counter()
                 lr = set_lr(optimizer, lr_factor(step, total, ts.warmup, ts.schedule, ts.decay_fraction, ts.min_lr_ratio))
                 batches = [b.to(device, non_blocking=True) for b in item.micro_batches]
-                packed = accumulate_gradients(forward_model, ddp, batches, targets, alpha, P, device, dtype,
-                                              sharded=sharded)
-                norm = torch.nn.utils.clip_grad_norm_(params, ts.grad_clip if ts.grad_clip > 0 else math.inf)
-                # The step's one wait for the GPU: its statistics and gradient norm, read together.
-                *values, grad_norm = torch.cat([packed, norm_tensor(norm).to(packed).reshape(1)]).tolist()
-                stats = StepStats.from_list(values, S)
-                ratio_means = [r / (P * A) for r in stats.ratio_sum]
-                loss_value = stats.ce + alpha * sum(ratio_means)
-                check_finite(step + 1, loss=loss_value)
-                check_finite(step + 1, **{"gradient norm": grad_norm})
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                done = train_step(forward_model, ddp, optimizer, params, batches, targets, alpha, P, device,
+                                  dtype, ts.grad_clip, step + 1, sharded=sharded)
+                stats, ratio_means, loss_value, grad_norm = done.stats, done.ratio_means, done.loss, done.grad_norm
                 step += 1
                 # No synchronize: the next step's statistics wait for this optimizer step, so
                 # the time of each step is counted once, as the run goes on.
@@ -566,8 +592,11 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
                     warnings.append(message)
                     reporter.log(message)
                     metrics.write({"kind": "warning", "step": step, "message": message})
-                if ts.max_time is not None and step == CALIBRATION_STEPS and resume_dir is None:
-                    total = _calibrated_total(ts, step, session_time, total)
+                if step == WARMUP_STEPS:
+                    warm_time = session_time
+                if ts.max_time is not None and step == WARMUP_STEPS + CALIBRATION_STEPS and resume_dir is None:
+                    per_step = (session_time - warm_time) / CALIBRATION_STEPS
+                    total = _calibrated_total(ts, step, session_time, per_step, total)
                     reporter.start("train", total=total, unit="steps")
                     reporter.advance(step)
                 best = False
@@ -647,6 +676,6 @@ def _total_steps(ts, bytes_per_step: int) -> int:
     return min(candidates)
 
 
-def _calibrated_total(ts, step: int, seconds: float, total: int) -> int:
-    per_step = seconds / max(1, step)
+def _calibrated_total(ts, step: int, seconds: float, per_step: float, total: int) -> int:
+    """Steps that fit max_time, at `per_step` seconds each after the `seconds` spent in `step` steps."""
     return max(step + 1, min(total, step + int((ts.max_time - seconds) / max(per_step, 1e-9))))

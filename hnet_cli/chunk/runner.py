@@ -18,6 +18,7 @@ from hnet_cli.chunk.segmentation import Segmentation
 from hnet_cli.chunk.windows import RawStage, Window, measure_agreement, plan_windows, stitch
 from hnet_cli.data.documents import Document
 from hnet_cli.errors import ConfigError
+from hnet_cli.model.fast import for_inference
 from hnet_cli.model.hnet import BOS, HNetLM
 from hnet_cli.runtime import autocast
 
@@ -86,6 +87,8 @@ def segment_documents(
     num_stages = model.config.num_stages
     if num_stages == 0:
         raise ConfigError("this model has no chunking stages (an isotropic model): there is nothing to show")
+    model = for_inference(model, torch.device(device) if device is not None else next(model.parameters()).device,
+                          batch_tokens)
     pending: deque[_Pending] = deque()
     batch: list[tuple[_Pending, bytes]] = []
     batch_width = 0

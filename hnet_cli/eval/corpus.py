@@ -24,6 +24,7 @@ from hnet_cli.data.documents import Document
 from hnet_cli.eval.chunk_stats import DocumentChunks, StageStats, bytes_per_innermost_chunk
 from hnet_cli.eval.scoring import WindowScore, score_windows
 from hnet_cli.eval.windows import plan_windows
+from hnet_cli.model.fast import for_inference
 from hnet_cli.model.losses import LN2
 from hnet_cli.progress import NullReporter
 
@@ -192,6 +193,10 @@ def evaluate_documents(
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
     device = torch.device(device)
     reporter = reporter or NullReporter()
+    # One forward pass holds at most batch_size x context tokens (padding included):
+    # batch_size full windows, or more rows when documents are shorter than the context.
+    budget = batch_size * context
+    model = for_inference(model, device, budget)
     num_stages = model.config.num_stages
     result = PassResult(corpus=Score(), original_bytes=0, stages=[StageStats(s) for s in range(num_stages)])
 
@@ -224,9 +229,6 @@ def evaluate_documents(
     running_nats, running_bytes = 0.0, 0  # over windows scored so far, for the progress line
     reporter.start(description, total=total_bytes, unit="bytes")
     start = time.perf_counter()
-    # One forward pass holds at most batch_size x context tokens (padding included):
-    # batch_size full windows, or more rows when documents are shorter than the context.
-    budget = batch_size * context
     for group in length_sorted_groups(jobs(), SORT_GROUP_BATCHES * budget):
         for batch in token_budget_batches(group, budget):
             scores = score_windows(model, [(d.data, w) for d, _, w in batch], device, dtype)

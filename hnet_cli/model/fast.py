@@ -17,6 +17,10 @@ do here). Two things need the model:
 - `compile_step`: the same for `model.step` (generation). For batch-1 speed
   use `hnet_cli.model.graph_step.GraphedStep`, which replays a whole byte as
   one CUDA graph.
+- `FixedShapeModel`: inference (eval, chunk) over padded batches at a few
+  fixed shapes: lengths padded to a power of two, rows to a fixed count per
+  length, chunk sequences rounded up to a multiple of 256, so compiled blocks
+  are reused from batch to batch instead of recompiled.
 
 Typical GPU training setup:
 
@@ -36,7 +40,7 @@ from torch import nn
 
 from hnet_cli.model.block import Block
 from hnet_cli.model.dynamic_chunking import ChunkBudget
-from hnet_cli.model.hnet import HNet
+from hnet_cli.model.hnet import HNet, HNetOutput, StageOutput
 
 # Every (block kind, width, sequence shape) is one compiled entry; the default
 # limit of 8 per code object would silently fall back to eager in deep H-Nets.
@@ -117,3 +121,79 @@ def make_fast(model: nn.Module, compile: bool = True, chunk_budget: float | Sequ
         compile_blocks(model)
     return model
 
+
+
+# ---------------------------------------------------------------- inference at fixed shapes
+# A chunk budget this small reserves no slots beyond one `multiple`: each stage's
+# chunk sequence is the fullest row's count rounded up to a multiple of 256.
+ROUND_UP_ONLY = 1.0 / (1 << 20)
+MIN_LENGTH = 256  # shortest padded row length
+LONG_LENGTH = 4096  # above it, lengths are padded to a multiple of LONG_STEP rather than a power of two
+LONG_STEP = 1024
+
+
+def bucket_length(length: int) -> int:
+    """The padded row length for rows of `length` positions: a power of two from 256 to 4096,
+    then a multiple of 1024 (a 16385-position row, a window plus BOS, takes 17408, not 32768)."""
+    if length > LONG_LENGTH:
+        return -(-length // LONG_STEP) * LONG_STEP
+    return max(MIN_LENGTH, 1 << max(0, length - 1).bit_length())
+
+
+class FixedShapeModel(nn.Module):
+    """`model(ids, mask=mask)` for inference, run at a few fixed shapes (see the module docstring).
+
+    A batch of b rows of length l is padded to R rows of L positions (L = bucket_length(l),
+    R a multiple of tokens_per_pass // L); the extra rows repeat row 0 and the extra
+    positions are padding (mask False), and both are cut from the output. Rows are
+    computed as if alone (padding only at the end of a row), so the results are those
+    of the plain model on the same rows, up to the arithmetic of other tensor shapes.
+    """
+
+    def __init__(self, model: nn.Module, tokens_per_pass: int, compile: bool = True):
+        super().__init__()
+        self.model = model
+        self.tokens_per_pass = tokens_per_pass
+        set_chunk_budget(model, ROUND_UP_ONLY)
+        if compile:
+            compile_blocks(model)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def num_stages(self) -> int:
+        return self.model.num_stages
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None = None) -> HNetOutput:
+        b, l = input_ids.shape
+        if mask is None:
+            mask = torch.ones_like(input_ids, dtype=torch.bool)
+        L = bucket_length(l)
+        per_pass = max(1, self.tokens_per_pass // L)
+        R = -(-b // per_pass) * per_pass
+        ids = input_ids.new_zeros(R, L)
+        full_mask = mask.new_zeros(R, L)
+        ids[:b, :l], full_mask[:b, :l] = input_ids, mask
+        ids[b:], full_mask[b:] = ids[:1], full_mask[:1]
+        out = self.model(ids, mask=full_mask)
+        # Stage 0 decisions are per position (cut to l); inner stages' sequences keep their length.
+        stages = [StageOutput(*(t[:b, :l] if s == 0 else t[:b] for t in
+                                (st.boundary_prob, st.boundary_mask, st.selected_prob, st.valid)))
+                  for s, st in enumerate(out.stages)]
+        return HNetOutput(logits=out.logits[:b, :l], stages=stages)
+
+
+def for_inference(model: nn.Module, device: torch.device, tokens_per_pass: int) -> nn.Module:
+    """The model as eval and chunk should run it on `device`: at fixed shapes on GPUs, as is elsewhere.
+
+    The wrapper is made once per model and kept on it, so several passes share its compiled code.
+    """
+    if torch.device(device).type != "cuda" or isinstance(model, FixedShapeModel):
+        return model
+    wrapped = getattr(model, "_fixed_shape_model", None)
+    if wrapped is None or wrapped.tokens_per_pass != tokens_per_pass:
+        wrapped = FixedShapeModel(model, tokens_per_pass)
+        object.__setattr__(model, "_fixed_shape_model", wrapped)
+    return wrapped

@@ -1,0 +1,86 @@
+"""Inference at fixed shapes (eval and chunk on GPUs) computes what the plain model computes.
+
+`FixedShapeModel` pads rows to a bucketed length and a fixed row count and rounds
+chunk sequences up to a multiple of 256; every row is still computed as if alone.
+Checked on the CPU (no compilation) against the plain model and through the jobs:
+`hnet eval`'s bits and `hnet chunk`'s boundaries are unchanged (<= 1e-6 relative).
+"""
+
+import pytest
+import torch
+
+import hnet_cli.chunk.runner as chunk_runner
+import hnet_cli.eval.corpus as eval_corpus
+from hnet_cli.chunk.runner import segment_documents
+from hnet_cli.eval.corpus import evaluate_documents
+from hnet_cli.model.fast import FixedShapeModel, bucket_length, chunking_stages
+
+from model_helpers import rel_err, tiny_model
+from test_eval_scoring import real_documents
+
+
+def test_bucket_lengths():
+    assert [bucket_length(n) for n in (1, 200, 256, 257, 1000, 4096)] == [256, 256, 256, 512, 1024, 4096]
+    assert [bucket_length(n) for n in (4097, 16385, 17408)] == [5120, 17408, 17408]
+
+
+def _fixed(model, tokens):
+    return FixedShapeModel(model, tokens, compile=False)
+
+
+@pytest.mark.parametrize("stages", [0, 1, 2])
+def test_rows_equal_the_plain_model(stages):
+    model = tiny_model(stages, seed=20 + stages)
+    gen = torch.Generator().manual_seed(stages)
+    lengths = [37, 5, 300, 1]
+    ids = torch.randint(0, 256, (len(lengths), max(lengths)), generator=gen)
+    mask = torch.arange(max(lengths))[None] < torch.tensor(lengths)[:, None]
+    with torch.no_grad():
+        want = model(ids, mask=mask)
+        got = _fixed(model, 2048)(ids, mask=mask)
+    assert got.logits.shape == want.logits.shape
+    assert rel_err(got.logits[mask], want.logits[mask]) <= 1e-5
+    assert len(got.stages) == stages
+    for g, w in zip(got.stages, want.stages):
+        n = w.valid.shape[1]
+        assert torch.equal(g.valid[:, :n], w.valid) and not g.valid[:, n:].any()
+        assert torch.equal(g.boundary_mask[:, :n] & g.valid[:, :n], w.boundary_mask & w.valid)
+        assert rel_err(g.boundary_prob[:, :n][w.valid], w.boundary_prob[w.valid]) <= 1e-5
+    # chunk sequences are rounded up to a multiple of 256 slots
+    for stage in chunking_stages(model):
+        assert stage.chunk_budget is not None and stage.chunk_budget.multiple == 256
+
+
+def _take_fixed_path(monkeypatch):
+    """Make eval and chunk take the GPU path (fixed shapes) on the CPU, without compilation."""
+    def wrap(model, device, tokens):
+        return _fixed(model, tokens)
+
+    monkeypatch.setattr(eval_corpus, "for_inference", wrap)
+    monkeypatch.setattr(chunk_runner, "for_inference", wrap)
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_eval_is_unchanged_at_fixed_shapes(stages, monkeypatch):
+    docs = real_documents()
+    kw = dict(count_units=len, context=128, stride=64, batch_size=4)
+    plain = evaluate_documents(tiny_model(stages, seed=30 + stages), docs, **kw)
+    _take_fixed_path(monkeypatch)
+    fixed = evaluate_documents(tiny_model(stages, seed=30 + stages), docs, **kw)
+    assert fixed.corpus.bytes == plain.corpus.bytes and fixed.windows == plain.windows
+    assert abs(fixed.corpus.bpb - plain.corpus.bpb) <= 1e-6 * plain.corpus.bpb
+    for a, b in zip(fixed.stages, plain.stages):
+        assert (a.positions, a.boundaries, a.chunk_lengths) == (b.positions, b.boundaries, b.chunk_lengths)
+
+
+def test_chunk_is_unchanged_at_fixed_shapes(monkeypatch):
+    docs = real_documents()
+    kw = dict(window=96, overlap=32, batch_tokens=512)
+    plain = list(segment_documents(tiny_model(1, seed=40), docs, **kw))
+    _take_fixed_path(monkeypatch)
+    fixed = list(segment_documents(tiny_model(1, seed=40), docs, **kw))
+    assert len(fixed) == len(plain) == len(docs)
+    for a, b in zip(fixed, plain):
+        for sa, sb in zip(a.stages, b.stages):
+            assert torch.equal(sa.element_start, sb.element_start) and torch.equal(sa.boundary, sb.boundary)
+            assert rel_err(sa.boundary_prob, sb.boundary_prob) <= 1e-5

@@ -71,3 +71,22 @@ def test_batching_does_not_change_samples():
         [(s.prompt.data, s.sample_index, s.data, s.end) for s in alone]
     assert len({s.data for s in together}) > 3  # samples differ from each other
     assert {s.end for s in together} == {"eos", "stop", "max_bytes"}  # rows ended at different steps
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_fixed_rows_give_the_same_samples(stages):
+    """The GPU path (every row steps at fixed shapes, finished rows ride along unread) samples
+    exactly what the shrinking batch samples: same bytes, same ends, same boundary flags."""
+    model = tiny_model(stages, seed=5 + stages)  # seeds whose rows end in all three ways
+    prompts = [Prompt(p, str(i + 1), i) for i, p in enumerate([b"", b"a longer prompt here", b"xy"])]
+    params = SamplingParams(temperature=1.1, top_k=60, top_p=0.95, max_bytes=30, stop=(b"ab",),
+                            alphabet=b"abcdefghijklmnop", seed=9)
+    kw = dict(num_samples=3, batch_size=9, record_boundaries=True)
+    shrinking = generate(model, prompts, params, fixed_rows=False, **kw)
+    fixed = generate(model, prompts, params, fixed_rows=True, **kw)
+    key = lambda s: (s.number, s.data, s.end, s.stop, s.boundaries)  # noqa: E731
+    assert [key(s) for s in fixed] == [key(s) for s in shrinking]
+    assert {s.end for s in fixed} == {"eos", "stop", "max_bytes"}  # rows ended at different steps
+    greedy = SamplingParams(temperature=0.0, max_bytes=25, ignore_eos=True)
+    assert [s.data for s in generate(model, prompts, greedy, fixed_rows=True, batch_size=1)] == \
+        [s.data for s in generate(model, prompts, greedy, fixed_rows=False, batch_size=1)]

@@ -539,7 +539,8 @@ def test_compiled_dense_step_equals_model_step_on_cpu():
     """The fused block step GraphedStep(compile=True) replays, checked where no GPU is needed."""
     import copy
 
-    from hnet_cli.model.graph_step import compiled_block_step, dense_step
+    from hnet_cli.model.fast import compiled_block_step
+    from hnet_cli.model.graph_step import dense_step
 
     model = tiny_model(1, seed=21, window=4)
     cache_a = _prefilled(model, [12, 12, 5], seed=3)

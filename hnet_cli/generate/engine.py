@@ -33,7 +33,9 @@ from hnet_cli.generate.cache_rows import select_rows
 from hnet_cli.generate.prompts import Prompt
 from hnet_cli.generate.sampling import RowUniforms, SamplingParams, allowed_bias, next_bytes, sample_seed
 from hnet_cli.generate.stopping import StopMatcher
-from hnet_cli.model.hnet import BOS, EOS
+from hnet_cli.model.attention import reserve_positions
+from hnet_cli.model.graph_step import GraphedStep
+from hnet_cli.model.hnet import BOS, EOS, HNetOutput, StageOutput
 from hnet_cli.runtime import autocast
 
 
@@ -130,11 +132,14 @@ def generate_stream(
     record_boundaries: bool = False,
     dtype: torch.dtype = torch.float32,
     stats: GenerationStats | None = None,
+    fixed_rows: bool | None = None,
 ) -> Iterator[SampleStart | SampleBytes | Sample]:
     """Sample `num_samples` continuations of every prompt; yield events as they happen.
 
     `model` is an HNetLM in eval mode; its device is used. `dtype` bf16 runs
     under autocast. `stats`, if given, is filled in as generation goes.
+    `fixed_rows` chooses how a batch steps (default: a CUDA graph of fixed rows on
+    GPUs, the shrinking batch of running rows elsewhere); samples are the same.
     """
     if num_samples < 1:
         raise ValueError("num_samples must be at least 1")
@@ -149,7 +154,7 @@ def generate_stream(
         for j in range(num_samples)
     ]
     for start in range(0, len(rows), batch_size):
-        yield from _run_batch(model, rows[start : start + batch_size], params, dtype, stats)
+        yield from _run_batch(model, rows[start : start + batch_size], params, dtype, stats, fixed_rows)
 
 
 def generate(model, prompts: Sequence[Prompt], params: SamplingParams, **kwargs) -> list[Sample]:
@@ -173,7 +178,66 @@ def _prefill(model, prompts: list[Prompt], device):
     return cache, logits
 
 
-def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: GenerationStats):
+class EagerRows:
+    """`model.step` on the running rows only: a finished row leaves the cache at once,
+    so later steps pay only for the work left (the CPU path)."""
+
+    def __init__(self, model, cache, batch: int):
+        self.model, self.cache, self.batch = model, cache, batch
+
+    def keep(self, index: list[int]) -> None:
+        self.cache = select_rows(self.cache, torch.tensor(index, device=self.model.embeddings.weight.device),
+                                 self.batch)
+        self.batch = len(index)
+
+    def step(self, next_ids: torch.Tensor) -> HNetOutput:
+        return self.model.step(next_ids, self.cache)
+
+
+class FixedRows:
+    """Every row steps at fixed shapes until the whole batch is done (the GPU path).
+
+    A CUDA graph replays one captured step per byte (`GraphedStep`); a finished row
+    keeps a cache slot and steps on a dummy byte, and its outputs are not read. On
+    other devices the same dense step runs uncaptured, which tests the bookkeeping.
+    """
+
+    def __init__(self, model, cache, batch: int, max_steps: int, graph: bool, compile: bool):
+        self.slots = torch.arange(batch, device=model.embeddings.weight.device)
+        self.batch = batch
+        if graph:
+            self.step_fn = GraphedStep(model, cache, batch, max_new=max_steps, compile=compile)
+        else:
+            reserve_positions(cache, max_steps)
+            self.step_fn = lambda ids: model.step(ids, cache, dense=True)  # noqa: E731
+
+    def keep(self, index: list[int]) -> None:
+        self.slots = self.slots[torch.tensor(index, device=self.slots.device)]
+
+    def step(self, next_ids: torch.Tensor) -> HNetOutput:
+        feed = next_ids.new_zeros(self.batch)
+        feed[self.slots] = next_ids
+        out = self.step_fn(feed)
+        # Gathering copies the running rows out of the graph's output buffers.
+        rows = self.slots
+        stages = [StageOutput(s.boundary_prob[rows], s.boundary_mask[rows], s.selected_prob[rows], s.valid[rows])
+                  for s in out.stages]
+        return HNetOutput(logits=out.logits[rows], stages=stages)
+
+
+def _stepper(model, cache, batch: int, params: SamplingParams, record: bool, device, fixed_rows: bool | None):
+    """FixedRows (CUDA graph) on GPUs, EagerRows elsewhere; `fixed_rows` forces the choice."""
+    if fixed_rows is None:
+        fixed_rows = device.type == "cuda"
+    if not fixed_rows:
+        return EagerRows(model, cache, batch)
+    graph = device.type == "cuda"
+    # Every row samples at most max_bytes bytes; recording flags takes one more step.
+    return FixedRows(model, cache, batch, params.max_bytes + 1, graph=graph, compile=graph)
+
+
+def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: GenerationStats,
+               fixed_rows: bool | None = None):
     device = model.embeddings.weight.device
     record = rows[0].flags is not None
     t0 = time.perf_counter()
@@ -192,6 +256,7 @@ def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: Ge
             index = torch.tensor([distinct[row.prompt.index] for row in rows], device=device)
             cache = select_rows(cache, index, batch)
             logits = logits.index_select(0, index)
+        stepper = _stepper(model, cache, len(rows), params, record, device, fixed_rows)
     stats.prompt_bytes += sum(len(p.data) for p in prompts.values())
     bias = allowed_bias(params, device)
     uniforms = None if params.greedy else RowUniforms([row.seed for row in rows], device)
@@ -219,9 +284,9 @@ def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: Ge
             if ended:
                 done = set(ended)
                 keep = [i for i in range(len(active)) if i not in done or (record and active[i].end == "max_bytes")]
-                active, cache, next_ids, uniforms = _keep_rows(keep, active, cache, next_ids, uniforms)
+                active, next_ids, uniforms = _keep_rows(keep, active, stepper, next_ids, uniforms)
             if active:
-                out = model.step(next_ids, cache)
+                out = stepper.step(next_ids)
                 stats.steps += 1
                 logits = out.logits
                 if record:
@@ -239,23 +304,22 @@ def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: Ge
                 stats.samples += 1
             if ended_rows and active:
                 keep = [i for i, row in enumerate(active) if row.end is None]
-                active, cache, logits, uniforms = _keep_rows(keep, active, cache, logits, uniforms)
+                active, logits, uniforms = _keep_rows(keep, active, stepper, logits, uniforms)
         stats.decode_seconds += time.perf_counter() - t1
         yield from events
         t1 = time.perf_counter()
 
 
-def _keep_rows(keep: list[int], active, cache, per_row: torch.Tensor, uniforms):
-    """Drop the other rows from the cache, the row list, a per-row tensor and the random streams."""
+def _keep_rows(keep: list[int], active, stepper, per_row: torch.Tensor, uniforms):
+    """Drop the other rows from the stepper, the row list, a per-row tensor and the random streams."""
     if len(keep) == len(active):
-        return active, cache, per_row, uniforms
+        return active, per_row, uniforms
     if not keep:
-        return [], cache, per_row, uniforms
-    index = torch.tensor(keep, device=per_row.device)
-    cache = select_rows(cache, index, len(active))
+        return [], per_row, uniforms
+    stepper.keep(keep)
     if uniforms is not None:
         uniforms.select(keep)
-    return [active[i] for i in keep], cache, per_row.index_select(0, index), uniforms
+    return [active[i] for i in keep], per_row.index_select(0, torch.tensor(keep, device=per_row.device)), uniforms
 
 
 def _boundary_flags(step_stages, batch: int, stages: int) -> list[list[bool]]:

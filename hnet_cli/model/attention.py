@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hnet_cli import ops
+from hnet_cli.model.cache_tree import blend, cache_leaves
 from hnet_cli.model.sequence import SeqInfo
 
 
@@ -117,31 +118,40 @@ class CausalSelfAttention(nn.Module):
         cache.slot_pos[rows, slots] = cols
         cache.length.copy_(lengths)
 
-    def step(self, x: torch.Tensor, cache: AttentionCache, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """One new position per row: x (n, d_model) for cache rows `rows` (all if None)."""
+    def step(self, x: torch.Tensor, cache: AttentionCache, active: torch.Tensor | None = None) -> torch.Tensor:
+        """One new position per row: x (b, d_model) -> (b, d_model).
+
+        Rows where `active` (b,) is False leave their cache as it was (their output is
+        computed and not meant to be used). The cache must have room for the new
+        position: `reserve_positions` before stepping (it never grows here, so the
+        step has fixed shapes and no host synchronisation, as a CUDA graph needs).
+        """
         n = x.shape[0]
-        # Rows from a boundary subset are sorted and unique: n == batch means all rows.
-        all_rows = rows is None or n == cache.length.shape[0]
-        if rows is None:
-            rows = torch.arange(n, device=x.device)
-        pos = cache.length[rows]  # (n,) the new position of each row
-        q, k, v = self._qkv(x[:, None], pos[:, None])  # (n, 1, h, d)
-        self._ensure_capacity(cache, int(pos.max()) + 1 if n else 0)
-        cap = cache.k.shape[1]
-        slots = pos % cap
-        cache.k[rows, slots] = k[:, 0].to(cache.k.dtype)
-        cache.v[rows, slots] = v[:, 0].to(cache.v.dtype)
-        cache.slot_pos[rows, slots] = pos
-        cache.length[rows] = pos + 1
-        # Read the whole cache in place when every row steps (no copy of past keys).
-        keys_all, values_all, slot_pos = (
-            (cache.k, cache.v, cache.slot_pos) if all_rows else (cache.k[rows], cache.v[rows], cache.slot_pos[rows])
-        )
-        visible = slot_pos >= 0
+        rows = torch.arange(n, device=x.device)
+        pos = cache.length.clone()  # (b,) the new position of each row
+        q, k, v = self._qkv(x[:, None], pos[:, None])  # (b, 1, h, d)
+        slots = pos % cache.k.shape[1]
+        cache.k[rows, slots] = blend(active, k[:, 0].to(cache.k.dtype), cache.k[rows, slots])
+        cache.v[rows, slots] = blend(active, v[:, 0].to(cache.v.dtype), cache.v[rows, slots])
+        cache.slot_pos[rows, slots] = blend(active, pos, cache.slot_pos[rows, slots])
+        cache.length.add_(1 if active is None else active.long())
+        visible = cache.slot_pos >= 0
         if self.window_size >= 0:
-            visible = visible & (slot_pos >= (pos[:, None] - self.window_size))
+            visible = visible & (cache.slot_pos >= (pos[:, None] - self.window_size))
         out = torch.nn.functional.scaled_dot_product_attention(
-            q.transpose(1, 2), keys_all.transpose(1, 2).to(q.dtype), values_all.transpose(1, 2).to(q.dtype),
+            q.transpose(1, 2), cache.k.transpose(1, 2).to(q.dtype), cache.v.transpose(1, 2).to(q.dtype),
             attn_mask=visible[:, None, None, :],
-        )  # (n, h, 1, d)
+        )  # (b, h, 1, d)
         return self.out_proj(out.transpose(1, 2).reshape(n, self.d_model))
+
+
+def reserve_positions(cache, new_positions: int) -> None:
+    """Grow the global-attention caches of a cache tree so `new_positions` more steps fit.
+
+    Sliding-window caches are rings of fixed size. Reads the longest row's length
+    (a host synchronisation on GPUs): call before stepping, or once before capturing
+    a CUDA graph of the step.
+    """
+    for c in cache_leaves(cache, AttentionCache):
+        if not c.ring:
+            CausalSelfAttention._ensure_capacity(c, (int(c.length.max()) if c.length.numel() else 0) + new_positions)

@@ -58,9 +58,10 @@ class Block(nn.Module):
             x = self.mlp(self.norm2(residual))
         return x, residual
 
-    def step(self, x, residual, cache, rows=None):
+    def step(self, x, residual, cache, active=None):
+        """One new position per row (x (b, d)); rows where `active` is False keep their caches."""
         residual = _add_residual(x, residual)
-        x = self.mixer.step(self.norm1(residual), cache, rows)
+        x = self.mixer.step(self.norm1(residual), cache, active)
         if self.mlp is not None:
             residual = _add_residual(x, residual)
             x = self.mlp(self.norm2(residual))
@@ -85,8 +86,13 @@ class Isotropic(nn.Module):
     def new_cache(self, batch: int, device=None, dtype=torch.float32) -> list:
         return [layer.mixer.new_cache(batch, device=device, dtype=dtype) for layer in self.layers]
 
-    def step(self, x: torch.Tensor, cache: list, rows: torch.Tensor | None = None) -> torch.Tensor:
+    def step(self, x: torch.Tensor, cache: list, active: torch.Tensor | None = None, block_step=None) -> torch.Tensor:
+        """`block_step(block, x, residual, cache, active)`, when given, replaces each block's own
+        `step` (e.g. a compiled version of it)."""
         residual = None
         for layer, layer_cache in zip(self.layers, cache):
-            x, residual = layer.step(x, residual, layer_cache, rows)
+            if block_step is None:
+                x, residual = layer.step(x, residual, layer_cache, active)
+            else:
+                x, residual = block_step(layer, x, residual, layer_cache, active)
         return self.rmsnorm(_add_residual(x, residual))

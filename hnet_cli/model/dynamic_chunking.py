@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hnet_cli import ops
+from hnet_cli.model.cache_tree import blend
 from hnet_cli.model.precision import at_least_fp32, full_precision
 from hnet_cli.model.sequence import SeqInfo, positions_from_seq_idx
 
@@ -105,14 +106,14 @@ class RoutingModule(nn.Module):
             has_seen=torch.zeros(batch, dtype=torch.bool, device=device),
         )
 
-    def step(self, h: torch.Tensor, cache: RoutingCache) -> RoutingOutput:
-        """h (b, d): the new position of every row."""
+    def step(self, h: torch.Tensor, cache: RoutingCache, active: torch.Tensor | None = None) -> RoutingOutput:
+        """h (b, d): the new position of every row; rows where `active` is False keep their cache."""
         q = F.normalize(self._project(self.q_proj_layer, cache.last_hidden.to(h.dtype)), dim=-1)
         k = F.normalize(self._project(self.k_proj_layer, h), dim=-1)
         p = torch.clamp((1 - (q * k).sum(-1)) / 2, min=0.0, max=1.0)
         p = torch.where(cache.has_seen, p, torch.ones_like(p))
-        cache.last_hidden.copy_(h)
-        cache.has_seen.fill_(True)
+        cache.last_hidden.copy_(blend(active, h.to(cache.last_hidden.dtype), cache.last_hidden))
+        cache.has_seen.copy_(blend(active, torch.ones_like(cache.has_seen), cache.has_seen))
         return self._outputs(p, None)
 
 
@@ -209,12 +210,11 @@ def dechunk(
 def dechunk_step(
     z_hat: torch.Tensor, boundary: torch.Tensor, boundary_prob: torch.Tensor, cache: DechunkCache
 ) -> torch.Tensor:
-    """z_hat (n, d) for the n rows with a boundary now; returns zbar (b, d) for every row."""
-    P = boundary_prob.clamp(P_CLAMP, 1 - P_CLAMP)
-    value = cache.last_value.clone()
-    rows = boundary.nonzero(as_tuple=True)[0]
-    if len(rows):
-        Pr = P[rows, None].to(value.dtype)
-        value[rows] = Pr * z_hat.to(value.dtype) + (1 - Pr) * value[rows]
+    """zbar = P zhat + (1 - P) zbar_prev on the rows with a boundary now, zbar_prev elsewhere.
+
+    z_hat (b, d) for every row (rows without a boundary: any value, unused); returns zbar (b, d).
+    """
+    P = boundary_prob.clamp(P_CLAMP, 1 - P_CLAMP)[:, None].to(cache.last_value.dtype)
+    value = blend(boundary, P * z_hat.to(cache.last_value.dtype) + (1 - P) * cache.last_value, cache.last_value)
     cache.last_value.copy_(value)
     return value

@@ -32,6 +32,7 @@ Typical GPU training setup:
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Sequence
 
@@ -99,14 +100,17 @@ def compile_blocks(model: nn.Module, **compile_options) -> int:
     return len(blocks)
 
 
-def compile_step(model: nn.Module, **compile_options) -> int:
-    """torch.compile the per-position `step` of every block (generation); returns how many.
+@functools.lru_cache(maxsize=None)
+def compiled_block_step():
+    """`Block.step` fused by torch.compile; one compiled function serves every block
+    (they differ by guards: kind, width), so a deep stack compiles once per kind."""
+    return torch.compile(Block.step, dynamic=False)
 
-    One compiled function serves all blocks: they differ by guards (kind,
-    width), not by identity, so a deep stack compiles once per kind.
-    """
+
+def compile_step(model: nn.Module, **compile_options) -> int:
+    """torch.compile the per-position `step` of every block in place (generation); returns how many."""
     raise_compile_cache_limits()
-    compiled = torch.compile(Block.step, **compile_options)
+    compiled = torch.compile(Block.step, **compile_options) if compile_options else compiled_block_step()
     blocks = [m for m in model.modules() if isinstance(m, Block)]
     for block in blocks:
         block.step = types.MethodType(compiled, block)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from hnet_cli.model.attention import reserve_positions
 from hnet_cli.model.block import Isotropic
+from hnet_cli.model.cache_tree import gather_rows, scatter_rows
 from hnet_cli.model.config import HNetConfig
 from hnet_cli.model.dynamic_chunking import (
     ChunkBudget,
@@ -113,8 +115,7 @@ class HNet(nn.Module):
         z_hat, inner = self.main_network(h_chunks, info_next, None if cache is None else cache.main)
         z = dechunk(z_hat, route.boundary_mask, route.boundary_prob, order, info_next,
                     None if cache is None else cache.dechunk)
-        # out_t = upsampled_t * STE(c_t) + residual_proj(h_t)
-        x = z.to(residual.dtype) * ste(route.selected_prob.to(residual.dtype))[..., None] + residual
+        x = self.combine(z, route.selected_prob, residual)
         x = self.decoder(x.to(h.dtype), info, None if cache is None else cache.decoder)
         stage_out = StageOutput(route.boundary_prob, route.boundary_mask, route.selected_prob, info.mask)
         return x[..., :d_outer], [stage_out, *inner]
@@ -131,51 +132,60 @@ class HNet(nn.Module):
             decoder=self.decoder.new_cache(batch, device, dtype),
         )
 
-    def step(self, x: torch.Tensor, cache: HNetCache, rows: torch.Tensor | None = None):
-        """One new position for the cache rows `rows` (all if None): x (n, d_outer) -> (n, d_outer).
+    def combine(self, z: torch.Tensor, selected_prob: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """out_t = upsampled_t * STE(c_t) + residual_proj(h_t), in the residual's precision."""
+        return z.to(residual.dtype) * ste(selected_prob.to(residual.dtype))[..., None] + residual
 
-        Encoder and decoder advance every call; the inner network only for the
-        rows whose new position is a boundary.
+    def step(self, x: torch.Tensor, cache: HNetCache, active: torch.Tensor | None = None, dense: bool = False,
+             block_step=None):
+        """One new position per row: x (b, d_outer) -> (b, d_outer), and this and inner stages' decisions.
+
+        Rows where `active` (b,) is False leave every cache of this stage as it was.
+        The encoder and decoder advance every active row; the inner network only the
+        rows whose new position is a boundary. `dense=False` runs the inner network on
+        those rows alone (gathered from the cache and written back: the least
+        arithmetic); `dense=True` runs it on every row and keeps the others' caches
+        with `active`, so shapes never change and nothing waits for the GPU (what a
+        CUDA graph captures). Both give the same numbers for the rows that advance.
         """
         d_outer = x.shape[-1]
         x = self._widen(x)
         if self.is_innermost:
-            return self.main_network.step(x, cache.main, rows)[..., :d_outer], []
-        h = self.encoder.step(x, cache.encoder, rows)
+            return self.main_network.step(x, cache.main, active, block_step)[..., :d_outer], []
+        h = self.encoder.step(x, cache.encoder, active, block_step)
         residual = self._residual(h)
-        route = self._routing_step(h, cache, rows)
-        boundary_rows = route.boundary_mask.nonzero(as_tuple=True)[0]
-        inner_rows = boundary_rows if rows is None else rows[boundary_rows]
-        inner: list = []
-        if len(boundary_rows):
-            z_hat, inner = self.main_network.step(h[boundary_rows], cache.main, inner_rows)
+        route = self.routing_module.step(h, cache.routing, active)
+        boundary = route.boundary_mask if active is None else route.boundary_mask & active
+        if dense:
+            z_hat, inner = self.main_network.step(h, cache.main, boundary, True, block_step)
         else:
-            z_hat = h.new_zeros(0, self.d_model)
-        z = self._dechunk_step(z_hat, route, cache, rows)
-        x = z.to(residual.dtype) * ste(route.selected_prob.to(residual.dtype))[..., None] + residual
-        x = self.decoder.step(x.to(h.dtype), cache.decoder, rows)
-        stage_out = StageOutput(
-            route.boundary_prob, route.boundary_mask, route.selected_prob,
-            torch.ones_like(route.boundary_mask),
-        )
-        return x[..., :d_outer], [stage_out, *_scatter_inner(inner, boundary_rows, x.shape[0])]
+            z_hat, inner = self._inner_step_on_boundary_rows(h, cache.main, boundary, block_step)
+        z = dechunk_step(z_hat, boundary, route.boundary_prob, cache.dechunk)
+        x = self.combine(z, route.selected_prob, residual)
+        x = self.decoder.step(x.to(h.dtype), cache.decoder, active, block_step)
+        valid = torch.ones_like(boundary) if active is None else active
+        here = StageOutput(_zero_where_not(route.boundary_prob, valid), boundary,
+                           _zero_where_not(route.selected_prob, valid), valid)
+        return x[..., :d_outer], [here, *inner]
 
-    def _routing_step(self, h, cache: HNetCache, rows):
-        if rows is None:
-            return self.routing_module.step(h, cache.routing)
-        sub = type(cache.routing)(cache.routing.last_hidden[rows], cache.routing.has_seen[rows])
-        out = self.routing_module.step(h, sub)
-        cache.routing.last_hidden[rows] = sub.last_hidden
-        cache.routing.has_seen[rows] = sub.has_seen
-        return out
+    def _inner_step_on_boundary_rows(self, h, cache_main, boundary, block_step):
+        """The inner network on the rows with a boundary only; zhat of the others is zero (unused)."""
+        n = h.shape[0]
+        rows = boundary.nonzero(as_tuple=True)[0]
+        if len(rows) == n:
+            return self.main_network.step(h, cache_main, None, False, block_step)
+        if len(rows) == 0:
+            return h.new_zeros(n, self.d_model), []
+        part = gather_rows(cache_main, rows)
+        z_rows, inner = self.main_network.step(h[rows], part, None, False, block_step)
+        scatter_rows(cache_main, part, rows)
+        z_hat = z_rows.new_zeros(n, z_rows.shape[-1])
+        z_hat[rows] = z_rows
+        return z_hat, _scatter_inner(inner, rows, n)
 
-    def _dechunk_step(self, z_hat, route: RoutingOutput, cache: HNetCache, rows):
-        if rows is None:
-            return dechunk_step(z_hat, route.boundary_mask, route.boundary_prob, cache.dechunk)
-        sub = DechunkCache(cache.dechunk.last_value[rows])
-        z = dechunk_step(z_hat, route.boundary_mask, route.boundary_prob, sub)
-        cache.dechunk.last_value[rows] = sub.last_value
-        return z
+
+def _zero_where_not(t: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    return torch.where(valid, t, torch.zeros_like(t))
 
 
 def _scatter_inner(inner: list[StageOutput], rows: torch.Tensor, n: int) -> list[StageOutput]:
@@ -256,10 +266,17 @@ class HNetLM(nn.Module):
         return self.backbone.new_cache(batch, device or p.device, dtype or torch.promote_types(p.dtype, torch.float32))
 
     @torch.no_grad()
-    def step(self, input_ids: torch.Tensor, cache: HNetCache) -> HNetOutput:
-        """One byte per row: input_ids (b,) -> logits (b, vocab) and per-stage decisions."""
+    def step(self, input_ids: torch.Tensor, cache: HNetCache, dense: bool = False, block_step=None) -> HNetOutput:
+        """One byte per row: input_ids (b,) -> logits (b, vocab) and per-stage decisions.
+
+        `dense`: fixed shapes and no host synchronisation (see `HNet.step`); the caller
+        must then have reserved room in global-attention caches (`reserve_positions`),
+        which a plain step does itself. `block_step` replaces `Block.step` (compiled).
+        """
+        if not dense:
+            reserve_positions(cache, 1)
         x = self.embeddings(input_ids)
-        x, stages = self.backbone.step(x, cache)
+        x, stages = self.backbone.step(x, cache, None, dense, block_step)
         return HNetOutput(logits=self.lm_head(x.to(self.lm_head.weight.dtype)), stages=stages)
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hnet_cli import ops
+from hnet_cli.model.cache_tree import blend
 from hnet_cli.model.config import SSMConfig
 from hnet_cli.model.precision import at_least_fp32
 from hnet_cli.model.sequence import SeqInfo
@@ -108,11 +109,12 @@ class Mamba2(nn.Module):
             ssm_state=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.promote_types(dtype, torch.float32)),
         )
 
-    def step(self, u: torch.Tensor, cache: Mamba2Cache, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """One new position per row: u (n, d_model) for cache rows `rows` (all if None)."""
+    def step(self, u: torch.Tensor, cache: Mamba2Cache, active: torch.Tensor | None = None) -> torch.Tensor:
+        """One new position per row: u (b, d_model); rows where `active` is False keep their states."""
         z, xBC, dt_raw = self._split(self.in_proj(u))
-        conv_state = cache.conv_state if rows is None else cache.conv_state[rows]
-        ssm_state = cache.ssm_state if rows is None else cache.ssm_state[rows]
+        # The conv and SSD steps update their states in place: on copies when some rows must not move.
+        conv_state = cache.conv_state if active is None else cache.conv_state.clone()
+        ssm_state = cache.ssm_state if active is None else cache.ssm_state.clone()
         conv_w = self.conv1d.weight[:, 0, :]
         xBC = ops.causal_conv1d_step(conv_state, xBC, conv_w, self.conv1d.bias, activation="silu")
         x, B, C = torch.split(xBC, [self.d_inner, self.d_state, self.d_state], dim=-1)
@@ -123,9 +125,9 @@ class Mamba2(nn.Module):
             ssm_state, x.reshape(n, self.nheads, self.headdim), dt, A,
             B.reshape(n, 1, self.d_state), C.reshape(n, 1, self.d_state), D=self.D,
         )
-        if rows is not None:
-            cache.conv_state[rows] = conv_state
-            cache.ssm_state[rows] = ssm_state
+        if active is not None:
+            cache.conv_state.copy_(blend(active, conv_state, cache.conv_state))
+            cache.ssm_state.copy_(blend(active, ssm_state, cache.ssm_state))
         y = ops.gated_rms_norm(y.reshape(n, self.d_inner), z, self.norm.weight, eps=1e-5)
         return self.out_proj(y)
 

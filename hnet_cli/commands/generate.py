@@ -119,8 +119,9 @@ def generate_command(
         print(
             f"generated {stats.generated_bytes} bytes ({stats.samples} sample{'' if stats.samples == 1 else 's'}) "
             f"in {stats.seconds:.2f} s: "
-            f"{stats.bytes_per_second:.1f} bytes/s (prefill {stats.prefill_seconds:.2f} s of "
-            f"{stats.prompt_bytes} prompt bytes; seed {seed}; {run_device.type})",
+            f"{stats.bytes_per_second:.1f} bytes/s; decoding {stats.decode_bytes_per_second:.1f} bytes/s "
+            f"(prefill {stats.prefill_seconds:.2f} s of {stats.prompt_bytes} prompt bytes, "
+            f"set-up {stats.setup_seconds:.2f} s; seed {seed}; {run_device.type})",
             file=sys.stderr,
         )
 

@@ -76,11 +76,16 @@ class GenerationStats:
     generated_bytes: int = 0  # bytes sampled, stop strings included, EOS not
     steps: int = 0  # model.step calls
     prefill_seconds: float = 0.0
+    setup_seconds: float = 0.0  # building the stepper (on GPUs: capturing, and compiling, its CUDA graph)
     decode_seconds: float = 0.0
 
     @property
     def seconds(self) -> float:
-        return self.prefill_seconds + self.decode_seconds
+        return self.prefill_seconds + self.setup_seconds + self.decode_seconds
+
+    @property
+    def decode_bytes_per_second(self) -> float:
+        return self.generated_bytes / self.decode_seconds if self.decode_seconds > 0 else 0.0
 
     @property
     def bytes_per_second(self) -> float:
@@ -256,12 +261,16 @@ def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: Ge
             index = torch.tensor([distinct[row.prompt.index] for row in rows], device=device)
             cache = select_rows(cache, index, batch)
             logits = logits.index_select(0, index)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t_prefill = time.perf_counter()
         stepper = _stepper(model, cache, len(rows), params, record, device, fixed_rows)
     stats.prompt_bytes += sum(len(p.data) for p in prompts.values())
     bias = allowed_bias(params, device)
     uniforms = None if params.greedy else RowUniforms([row.seed for row in rows], device)
     t1 = time.perf_counter()
-    stats.prefill_seconds += t1 - t0
+    stats.prefill_seconds += t_prefill - t0
+    stats.setup_seconds += t1 - t_prefill
 
     active = list(rows)
     while active:

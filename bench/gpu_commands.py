@@ -1,0 +1,299 @@
+"""The commands themselves on one GPU: hnet train, eval, chunk and generate on a real genome.
+
+Runs the installed `hnet` (as `python -m hnet_cli`) the way a user would, times it
+from outside and from what the commands report, and prints the table of issue
+targets. Writes bench/results/gpu-commands.json.
+
+    python bench/gpu_commands.py --genomes a.fa.gz b.fa.gz --held-out c.fa [--tests-gpu 1]
+
+- train: recipe `small` (or --recipe) on the genomes, H-Net and `--arch transformer`
+  (FLOP-matched, same data and flags). First step = wall-clock from the process
+  start until metrics.jsonl records step 1 (fresh caches on a fresh machine; a
+  second run measures it with caches). Steady bytes/s from the metrics' own clock
+  over the steps after warm-up.
+- eval / chunk: the trained H-Net over the held-out genome, whole command timed;
+  the steady rate is the marginal one between the held-out file and the same file
+  three times over (start-up cancels). eval is also set against a fixed-shape
+  forward of the same model over the same windows (in this process).
+- generate: batch 1 with a 4 kB prompt (prefill time as reported) and batch 64;
+  decoding bytes/s as the command reports it.
+- GPU tests: pytest of the CUDA tests, optionally on a second GPU at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HNET = [sys.executable, "-m", "hnet_cli"]
+GPU_TESTS = ["tests/test_ops_fast.py", "tests/test_gpu_commands.py"]
+
+
+def run(cmd, timeout, env=None, poll=None):
+    """Run a command; returns (seconds, stdout, stderr, returncode, poll_result)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    seen = None
+    if poll is not None:
+        while proc.poll() is None and time.perf_counter() - t0 < timeout:
+            if seen is None and poll():
+                seen = time.perf_counter() - t0
+            time.sleep(0.1)
+    try:
+        out, err = proc.communicate(timeout=max(1, timeout - (time.perf_counter() - t0)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    if poll is not None and seen is None and poll():
+        seen = time.perf_counter() - t0
+    return time.perf_counter() - t0, out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode, seen
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return [r for r in rows if r.get("kind") == "train"]
+
+
+def train(args, out: Path, arch: str, steps: int, tag: str) -> dict:
+    run_dir = out / tag
+    cmd = [*HNET, "train", "--domain", "dna", *args.genomes, "--recipe", args.recipe, "--arch", arch,
+           "--steps", str(steps), "--set", "train.log_every=1", "--set", "train.eval_every=100000",
+           "--set", "train.checkpoint_every=100000", "--out", str(run_dir), "--force", "--device", args.device, "-q"]
+    seconds, _, err, rc, first = run(cmd, args.timeout, poll=lambda: bool(metrics(run_dir)))
+    rows = metrics(run_dir)
+    result = {"command": " ".join(cmd[2:]), "seconds": seconds, "returncode": rc, "first_step_s": first,
+              "steps": len(rows)}
+    warm = args.warmup_steps
+    if len(rows) > warm + 2:
+        a, b = rows[warm], rows[-1]
+        result["bytes_per_s"] = (b["bytes"] - a["bytes"]) / (b["time"] - a["time"])
+        result["step_ms"] = 1e3 * (b["time"] - a["time"]) / (b["step"] - a["step"])
+        result["compression"] = b.get("compression")
+    if rc != 0:
+        result["error"] = err.strip().splitlines()[-1:] if err.strip() else ["(no message)"]
+    return result
+
+
+def find(obj, key):
+    """The first value of `key` anywhere in a JSON tree."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for item in obj:
+            got = find(item, key)
+            if got is not None:
+                return got
+    return None
+
+
+def held_out_files(args, tmp: Path) -> tuple[Path, Path, int, int]:
+    """The held-out genome as plain FASTA, and the same three times over (renamed records)."""
+    src = Path(args.held_out)
+    data = (gzip.open(src) if src.suffix == ".gz" else open(src, "rb")).read()
+    data += b"" if data.endswith(b"\n") else b"\n"
+    one = tmp / "held_out.fa"
+    one.write_bytes(data)
+    three = tmp / "held_out_x3.fa"
+    three.write_bytes(b"".join(data.replace(b">", f">copy{i}_".encode()) for i in range(3)))
+    bases = sum(len(line) for line in data.splitlines() if not line.startswith(b">"))
+    return one, three, bases, 3 * bases
+
+
+def infer(args, model: Path, tmp: Path) -> dict:
+    one, three, n1, n3 = held_out_files(args, tmp)
+    res = {"held_out_bases": n1}
+    for name, cmd_of in [
+        ("eval", lambda f: [*HNET, "eval", str(model), str(f), "--domain", "dna", "--context", "4096", "--json",
+                            "-q", "--device", args.device]),
+        ("chunk", lambda f: [*HNET, "chunk", "-m", str(model), str(f), "-f", "bed", "-o", str(tmp / "out.bed"),
+                             "--json", "-q", "--device", args.device]),
+    ]:
+        t1, out1, err1, rc1, _ = run(cmd_of(one), args.timeout)
+        t3, out3, err3, rc3, _ = run(cmd_of(three), args.timeout)
+        entry = {"seconds_1x": t1, "seconds_3x": t3, "returncode": [rc1, rc3],
+                 "whole_command_bytes_per_s": n1 / t1,
+                 "steady_bytes_per_s": (n3 - n1) / (t3 - t1) if t3 > t1 else None}
+        if name == "eval" and rc1 == 0:
+            report = json.loads(out1)
+            entry["reported_bytes_per_s"] = find(report, "bytes_per_second")
+            entry["bpb"] = find(report, "bpb")
+        for rc, err in ((rc1, err1), (rc3, err3)):
+            if rc != 0:
+                entry["error"] = err.strip().splitlines()[-1:]
+        res[name] = entry
+    if args.device.startswith("cuda"):
+        res["eval"]["fixed_forward_bytes_per_s"] = fixed_forward_rate(model, one)
+    prompt = tmp / "prompt.txt"
+    seq = b"".join(line for line in one.read_bytes().splitlines() if not line.startswith(b">"))
+    prompt.write_bytes(seq[:4096])
+    for tag, extra in [("b1", ["-b", "1"]), ("b64", ["-n", "64", "-b", "64"])]:
+        cmd = [*HNET, "generate", str(model), "-d", "dna", "-p", prompt.read_text(), "--max-bytes", "400",
+               "--ignore-eos", "--seed", "1", "--format", "text", "--no-echo", "--device", args.device, *extra]
+        seconds, out, err, rc, _ = run(cmd, args.timeout)
+        m = re.search(r"decoding ([0-9.]+) bytes/s \(prefill ([0-9.]+) s of (\d+) prompt bytes, set-up ([0-9.]+) s",
+                      err)
+        res[f"generate_{tag}"] = {
+            "seconds": seconds, "returncode": rc,
+            "decode_bytes_per_s": float(m.group(1)) if m else None,
+            "prefill_s": float(m.group(2)) if m else None, "prompt_bytes": int(m.group(3)) if m else None,
+            "setup_s": float(m.group(4)) if m else None,
+            **({"error": err.strip().splitlines()[-1:]} if rc != 0 else {}),
+        }
+    return res
+
+
+def fixed_forward_rate(model_path: Path, fasta: Path) -> float | None:
+    """Bytes/s of the same model's compiled forward over eval's windows, at one fixed shape (no job around it)."""
+    try:
+        import torch
+
+        import hnet_cli
+        from hnet_cli.eval.windows import default_stride, plan_windows, window_tokens
+        from hnet_cli.model.fast import for_inference
+
+        model = hnet_cli.load(model_path, device="cuda").eval()
+        seq = b"".join(line for line in fasta.read_bytes().splitlines() if not line.startswith(b">"))
+        windows = plan_windows(len(seq), 4096, default_stride(4096))
+        ids = torch.stack([window_tokens(seq, w) for w in windows if w.length == 4096]).cuda()
+        fast = for_inference(model, torch.device("cuda"), 8 * 4096)
+        mask = torch.ones(8, 4096, dtype=torch.bool, device="cuda")
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+            for _ in range(3):
+                fast(ids[:8], mask=mask)
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for i in range(0, len(ids) - 7, 8):
+                fast(ids[i:i + 8], mask=mask)
+            torch.cuda.synchronize()
+        scored = (len(ids) // 8) * 8 * default_stride(4096)  # each window scores `stride` new bytes
+        return scored / (time.perf_counter() - t0)
+    except Exception as exc:  # reported, not fatal: the command figures stand on their own
+        print(f"fixed-shape forward: {exc!r}", file=sys.stderr)
+        return None
+
+
+def gpu_tests(gpu: str | None, timeout: float) -> dict:
+    env = dict(os.environ)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    seconds, out, err, rc, _ = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *GPU_TESTS],
+                                   timeout, env=env)
+    tail = (out + err).strip().splitlines()
+    summary = next((line for line in reversed(tail) if re.search(r"passed|failed|error", line)), "")
+    count = lambda word: int(m.group(1)) if (m := re.search(rf"(\d+) {word}", summary)) else 0  # noqa: E731
+    failures = [line for line in tail if line.startswith(("FAILED", "ERROR"))]
+    return {"seconds": seconds, "passed": count("passed"), "failed": count("failed") + count("error"),
+            "skipped": count("skipped"), "returncode": rc, "summary": summary, "failures": failures[:20]}
+
+
+def table(r: dict) -> str:
+    t, i = r.get("train", {}), r.get("infer", {})
+    rows = [
+        ("train: first step, fresh machine (s)", r.get("train_first_step_s"), "<= 45"),
+        ("train: first step, caches exist (s)", r.get("train_first_step_cached_s"), "<= 15"),
+        ("train: H-Net bytes/s", r.get("train_hnet_bytes_per_s"), ""),
+        ("train: Transformer bytes/s", r.get("train_transformer_bytes_per_s"), ""),
+        ("train: H-Net / Transformer", r.get("train_ratio"), ">= 0.8"),
+        ("eval: bytes/s (steady)", r.get("eval_bytes_per_s"), ">= 1e6"),
+        ("eval: / fixed-shape forward", r.get("eval_vs_fixed_forward"), ">= 0.6"),
+        ("chunk: bytes/s (steady)", r.get("chunk_bytes_per_s"), ">= 2e6"),
+        ("generate b1: bytes/s", r.get("generate_b1_bytes_per_s"), ">= 500"),
+        ("generate: 4 kB prefill (s)", r.get("generate_prefill_4kb_s"), "<= 1"),
+        ("generate b64: bytes/s", r.get("generate_b64_bytes_per_s"), ">= 10000"),
+        ("GPU tests passed / failed", f"{r.get('gpu_tests_passed')} / {r.get('gpu_tests_failed')}", "all pass"),
+        ("GPU tests (s)", r.get("gpu_tests_seconds"), "<= 360"),
+    ]
+    fmt = lambda v: (f"{v:,.3g}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = ["| what | measured | target |", "| --- | ---: | ---: |"]
+    lines += [f"| {a} | {fmt(b)} | {c} |" for a, b, c in rows]
+    del t, i
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--genomes", nargs="+", required=True)
+    p.add_argument("--held-out", required=True)
+    p.add_argument("--recipe", default="small")
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--warmup-steps", type=int, default=5)
+    p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--tests-gpu", default=None, help="run the GPU tests at the same time on this GPU index")
+    p.add_argument("--out", default="bench/results/gpu-commands.json")
+    p.add_argument("--device", default="cuda", help="cuda (the benchmark); cpu only checks that the script runs")
+    p.add_argument("--skip-tests", action="store_true")
+    args = p.parse_args()
+
+    import torch
+
+    name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
+    result = {"device": name, "date": datetime.date.today().isoformat(),
+              "recipe": args.recipe}
+    tests_proc = None
+    if args.tests_gpu is not None:
+        tests_proc = subprocess.Popen([sys.executable, __file__, "--genomes", *args.genomes, "--held-out",
+                                       args.held_out, "--out", "-tests-only-"], env={**os.environ, "CUDA_VISIBLE_DEVICES": args.tests_gpu},
+                                      stdout=subprocess.PIPE)
+    with tempfile.TemporaryDirectory(prefix="hnet-gpu-bench-") as tmp:
+        tmp = Path(tmp)
+        hnet = train(args, tmp, "hnet", args.steps, "hnet")
+        transformer = train(args, tmp, "transformer", args.steps, "transformer")
+        cached = train(args, tmp, "hnet", 3, "hnet-cached")
+        result["train"] = {"hnet": hnet, "transformer": transformer, "hnet_cached": cached}
+        result["train_first_step_s"] = hnet.get("first_step_s")
+        result["train_first_step_cached_s"] = cached.get("first_step_s")
+        result["train_hnet_bytes_per_s"] = hnet.get("bytes_per_s")
+        result["train_transformer_bytes_per_s"] = transformer.get("bytes_per_s")
+        if hnet.get("bytes_per_s") and transformer.get("bytes_per_s"):
+            result["train_ratio"] = hnet["bytes_per_s"] / transformer["bytes_per_s"]
+        inf = infer(args, tmp / "hnet", tmp)
+        result["infer"] = inf
+        result["eval_bytes_per_s"] = inf["eval"].get("steady_bytes_per_s")
+        if inf["eval"].get("fixed_forward_bytes_per_s") and inf["eval"].get("steady_bytes_per_s"):
+            result["eval_vs_fixed_forward"] = inf["eval"]["steady_bytes_per_s"] / inf["eval"]["fixed_forward_bytes_per_s"]
+        result["chunk_bytes_per_s"] = inf["chunk"].get("steady_bytes_per_s")
+        result["generate_b1_bytes_per_s"] = inf["generate_b1"].get("decode_bytes_per_s")
+        result["generate_prefill_4kb_s"] = inf["generate_b1"].get("prefill_s")
+        result["generate_b64_bytes_per_s"] = inf["generate_b64"].get("decode_bytes_per_s")
+    if tests_proc is not None:
+        out, _ = tests_proc.communicate()
+        tests = json.loads(out.decode().strip().splitlines()[-1])
+    elif args.skip_tests:
+        tests = {"passed": None, "failed": None, "seconds": None}
+    else:
+        tests = gpu_tests(None, args.timeout * 2)
+    result["tests"] = tests
+    result["gpu_tests_passed"], result["gpu_tests_failed"] = tests["passed"], tests["failed"]
+    result["gpu_tests_seconds"] = tests["seconds"]
+    print(table(result))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def tests_only() -> int:
+    print(json.dumps(gpu_tests(None, 420)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(tests_only() if "-tests-only-" in sys.argv else main())

@@ -70,6 +70,9 @@ class DnaDomain(Domain):
     def accepts_file(self, name: str) -> bool:
         return strip_compression_suffix(name).lower().endswith(FASTA_SUFFIXES + FASTQ_SUFFIXES)
 
+    def recognizes_file(self, name: str) -> bool:
+        return self.accepts_file(name)
+
     def count_units(self, data: bytes) -> int:
         return len(data)  # one byte per base
 

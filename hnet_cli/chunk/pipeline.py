@@ -23,7 +23,6 @@ covers the record, but a chunk can end where a piece ends.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,10 @@ from hnet_cli.chunk.runner import DEFAULT_BATCH_TOKENS, DEFAULT_OVERLAP, DEFAULT
 from hnet_cli.chunk.stats import ChunkStats
 from hnet_cli.chunk.windows import check_window
 from hnet_cli.data.documents import Document
+from hnet_cli.data.domain import option_pairs
 from hnet_cli.errors import ConfigError
-from hnet_cli.runinfo import trained_on
+from hnet_cli.run import resolve
+from hnet_cli.run.resolve import DEFAULT
 
 FORMATS = ("auto", "term", "html", "json", "tsv", "parquet", "bed")
 SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".jsonl": "json", ".ndjson": "json",
@@ -106,28 +107,6 @@ def parse_stages(text: str, num_stages: int) -> list[int]:
                               f"(0..{num_stages - 1})")
         stages.add(s)
     return sorted(stages)
-
-
-def pick_domain(name: str | None, paths: list[str], trained: dict | None = None):
-    """The named domain; else the one the model was trained on; else by file names (dna or text)."""
-    from hnet_cli.data.registry import get_domain
-
-    if name:
-        return get_domain(name)
-    if trained and trained.get("domain"):
-        return get_domain(str(trained["domain"]))
-    files = [p for p in paths if p != "-"]
-    if not paths:
-        raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
-    try:
-        dna = get_domain("dna")
-    except ConfigError:
-        dna = None
-    if dna is not None and files and len(files) == len(paths) and all(
-        dna.accepts_file(os.path.basename(p)) for p in files
-    ):
-        return dna
-    return get_domain("text")
 
 
 def join_continued(documents: Iterable[Document]) -> Iterator[Document]:
@@ -204,7 +183,6 @@ def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], dna: boo
 
 def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False, model=None) -> ChunkResult:
     """Run `hnet chunk`. `model`: an already loaded HNetLM (else request.model is loaded)."""
-    import hnet_cli
     from hnet_cli.outputs import open_output
     from hnet_cli.runtime import pick_device, pick_dtype
 
@@ -216,18 +194,11 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
         raise ConfigError(f"--batch-tokens must be at least 2 (got {request.batch_tokens})")
     check_window(request.window, request.overlap)
     fmt = resolve_format(request.format, request.output, stdout_is_tty)
-    trained = trained_on(request.model)
-    domain = pick_domain(request.domain, request.paths, trained)
-    given = {pair.partition("=")[0].strip() for pair in request.domain_options}
-    options = domain.parse_options(request.domain_options)
-    if trained.get("domain") == domain.name:
-        # Read as in training (case folding, text field, ...) unless told otherwise.
-        for key, value in (trained.get("domain_options") or {}).items():
-            if key in domain.options and key not in given:
-                try:
-                    options[key] = domain.options[key].check(key, tuple(value) if isinstance(value, list) else value)
-                except ConfigError:
-                    pass  # a value this version no longer accepts: keep the default
+    found = resolve(request.model, request.domain, option_pairs(request.domain_options), config=request.config,
+                    paths=request.paths)
+    if found.domain_from == DEFAULT and not request.paths:
+        raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
+    domain, options, given = found.domain, dict(found.options), found.given_options
     if domain.name == "dna" and "n_split" in options and "n_split" not in given:
         options["n_split"] = 0  # keep N runs: BED intervals then cover whole records
     for path in request.paths:
@@ -235,8 +206,7 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
 
     device = pick_device(request.device)
     dtype = pick_dtype(request.dtype, device)
-    if model is None:
-        model = hnet_cli.load(request.model, config=request.config, device=device)
+    model = found.load(device) if model is None else model
     model_name = Path(str(request.model)).name or str(request.model)
     stages = parse_stages(request.stages, model.config.num_stages)
     dna = domain.name == "dna"

@@ -63,6 +63,7 @@ def eval_command(
     per_record: bool = typer.Option(False, "--per-record", help="Scores per document (record, source file, row)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; with --json or --csv -, no tables either."),
 ):
+    from hnet_cli.data.domain import option_pairs
     from hnet_cli.errors import ConfigError
     from hnet_cli.eval.api import evaluate
     from hnet_cli.eval.models import split_models_and_data
@@ -75,16 +76,17 @@ def eval_command(
         raise ConfigError("no model given: hnet eval MODEL PATHS... (see hnet eval --help)")
     if as_json and csv_path == "-":
         raise ConfigError("--json and --csv - both want stdout; write the CSV to a file")
-    domain_name, options, note = _domain_and_options(domain, domain_opt or [], models[0])
-    notes = [note] if note else []
-    if context is None:
-        context, context_note = _default_context(models[0])
-        notes += [context_note] if context_note else []
     report = evaluate(
-        models, paths, domain=domain_name, domain_options=options, config=config, context=context, stride=stride,
-        batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
+        models, paths, domain=domain, domain_options=option_pairs(domain_opt or []), config=config, context=context,
+        stride=stride, batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
         per_file=per_file, per_record=per_record, reporter=make_reporter(quiet=quiet),
     )
+    notes = []
+    if report.domain_from:
+        notes.append(f"domain {report.domain} and its reader options from {report.domain_from}")
+    if report.context_from:
+        notes.append(f"context {report.context} (the training length, from {report.context_from}); "
+                     "set it with --context")
 
     machine_on_stdout = as_json or csv_path == "-"
     if not (machine_on_stdout and quiet):
@@ -103,41 +105,6 @@ def eval_command(
         write_output(csv_path, csv_text(report))
     if as_json:
         typer.echo(json.dumps(report_dict(report), indent=2))
-
-
-def _default_context(first_model: str) -> tuple[int, str]:
-    """The training length recorded in the first model's run, else 8192 (the paper's context)."""
-    from hnet_cli.eval.models import training_context
-
-    found = training_context(first_model)
-    if found is None:
-        return 8192, ""
-    seq_len, where = found
-    return seq_len, f"context {seq_len} (the training length, from {where}); set it with --context"
-
-
-def _domain_and_options(domain: str | None, pairs: list[str], first_model: str) -> tuple[str, dict, str]:
-    """--domain, else the first model's training domain (with its reader options), else text.
-
-    --domain-opt pairs override the inherited options. Returns (name, options, note for the user).
-    """
-    from hnet_cli.data.registry import get_domain
-    from hnet_cli.eval.models import training_domain
-
-    inherited, note = {}, ""
-    if domain is None:
-        found = training_domain(first_model)
-        if found is not None:
-            domain, inherited, where = found
-            note = f"domain {domain} and its reader options from {where}"
-        else:
-            domain = "text"
-    dom = get_domain(domain)
-    given_keys = {pair.partition("=")[0].strip() for pair in pairs}
-    parsed = dom.parse_options(pairs)
-    options = {k: v for k, v in inherited.items() if k in dom.options}
-    options.update({k: v for k, v in parsed.items() if k in given_keys})
-    return dom.name, options, note
 
 
 def register(app: typer.Typer) -> None:

@@ -68,19 +68,11 @@ def generate_command(
     import secrets
     import sys
 
-    import hnet_cli
-    from hnet_cli.data.registry import get_domain
     from hnet_cli.errors import CheckpointError, ConfigError
-    from hnet_cli.generate.job import (
-        DEFAULT_DOMAIN,
-        checkpoint_domain,
-        collect_prompts,
-        is_sequence_domain,
-        resolve_format,
-        write_samples,
-    )
+    from hnet_cli.generate.job import collect_prompts, is_sequence_domain, resolve_format, write_samples
     from hnet_cli.generate.sampling import SamplingParams
     from hnet_cli.outputs import open_output
+    from hnet_cli.run import resolve
     from hnet_cli.runtime import pick_device, pick_dtype
 
     # Cheap checks first: a typo should not wait for a model to load.
@@ -98,8 +90,8 @@ def generate_command(
         seed = secrets.randbits(31)
     params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, max_bytes=max_bytes,
                             stop=tuple(stop or ()), alphabet=alphabet, ignore_eos=ignore_eos, seed=seed)
-    domain_name = domain or checkpoint_domain(model) or DEFAULT_DOMAIN
-    sequences = is_sequence_domain(get_domain(domain_name))
+    found = resolve(model, domain, config=config)
+    sequences = is_sequence_domain(found.domain)
     out_format = resolve_format("jsonl" if as_json else format, sequences)
     prompts = collect_prompts(prompt, prompt_file, field=prompt_field, sequences=sequences)
 
@@ -111,7 +103,7 @@ def generate_command(
         # synchronisation than they save (and far more on a busy machine; bench/RESULTS.md).
         torch.set_num_threads(threads or 1)
     run_dtype = pick_dtype(dtype, run_device)
-    lm = hnet_cli.load(model, config=config, device=run_device)
+    lm = found.load(run_device)
     with open_output(output, "wb") as stream:
         stats = write_samples(stream, lm, prompts, params, format=out_format, num_samples=num_samples,
                               batch_size=batch_size, echo=echo, width=wrap, dtype=run_dtype)

@@ -104,6 +104,18 @@ class DomainOption:
         return info
 
 
+def option_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """["key=value", ...] (repeated --domain-opt) -> {key: value}; a later pair wins."""
+    given: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"domain option {pair!r}: expected key=value")
+        given[key] = value
+    return given
+
+
 class Domain:
     """Base class of domain plugins. See the module docstring for the reading contract.
 
@@ -141,6 +153,13 @@ class Domain:
     def accepts_file(self, name: str) -> bool:
         """Whether a file met while walking a directory is this domain's input."""
         return True
+
+    def recognizes_file(self, name: str) -> bool:
+        """Whether a file name alone says the file is this domain's (e.g. genome.fa.gz for dna).
+
+        Used to pick a domain when neither the user nor a run names one; False by default.
+        """
+        return False
 
     def read_directory(self, root: str, stats: ReadStats, options: dict) -> Iterator[Document]:
         for path in walk_files(root, stats, self.accepts_file):
@@ -211,15 +230,16 @@ class Domain:
 
         Unknown keys and ill-typed values raise ConfigError naming the key.
         """
-        given: dict[str, Any] = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise ConfigError(f"domain option {pair!r}: expected key=value")
-            self._option(key)
-            given[key] = self.options[key].parse(key, value)
-        return self.resolve_options(given)
+        return self.resolve_options(self.given_options(option_pairs(pairs)))
+
+    def given_options(self, given: Mapping[str, Any]) -> dict:
+        """Only the options a caller set, typed: strings (as typed on the command line) are parsed,
+        other values checked. Unknown keys and ill-typed values raise ConfigError naming the key."""
+        typed: dict[str, Any] = {}
+        for key, value in given.items():
+            option = self._option(key)
+            typed[key] = option.parse(key, value) if isinstance(value, str) else option.check(key, value)
+        return typed
 
     def resolve_options(self, given: Mapping[str, Any]) -> dict:
         """Typed options from Python callers -> all options, validated, defaults filled in."""

@@ -15,12 +15,16 @@ others down: it is left out of `available_domains()` and reported by
 from __future__ import annotations
 
 import functools
+import os
 from importlib.metadata import entry_points
+from typing import Sequence
 
 from hnet_cli.data.domain import Domain
 from hnet_cli.errors import ConfigError
 
 GROUP = "hnet.domains"
+# The domain that reads any file when neither the user, a run nor a file name says otherwise.
+DEFAULT_DOMAIN = "text"
 
 # The domains that ship with hnet. They are registered as entry points like any
 # plugin; when the package runs from a source tree without being installed (no
@@ -102,3 +106,19 @@ def get_domain(name: str) -> Domain:
         d.name + (f" ({', '.join(d.aliases)})" if d.aliases else "") for d in domains.values()
     )
     raise ConfigError(f"unknown domain {name!r}; available: {listing or 'none'}")
+
+
+def default_domain() -> Domain:
+    """The domain used when nothing names one (DEFAULT_DOMAIN)."""
+    return get_domain(DEFAULT_DOMAIN)
+
+
+def recognising_domain(paths: Sequence[str]) -> Domain | None:
+    """The first domain (by name) that recognises every input file by its name; None for stdin or directories."""
+    files = [os.path.basename(p) for p in paths if p != "-"]
+    if not files or len(files) != len(paths):
+        return None
+    for domain in available_domains().values():
+        if all(domain.recognizes_file(name) for name in files):
+            return domain
+    return None

@@ -27,7 +27,10 @@ from hnet_cli.eval.models import ModelSource, resolve_models
 from hnet_cli.eval.perturb import parse_perturbations, perturb_bytes
 from hnet_cli.eval.windows import check_window_args, default_stride
 from hnet_cli.progress import NullReporter
+from hnet_cli.run.resolve import RUN_RECORD
 from hnet_cli.runtime import pick_device, pick_dtype
+
+DEFAULT_CONTEXT = 8192  # the paper's context, for models with no recorded training length
 
 
 @dataclass
@@ -58,6 +61,8 @@ class EvalReport:
     perturbations: list[str]
     read_stats: ReadStats
     models: list[ModelReport] = field(default_factory=list)
+    domain_from: str | None = None  # the run record the domain and reader options came from, if any
+    context_from: str | None = None  # the recipe the context (training length) came from, if any
 
     @property
     def min_left_context(self) -> int:
@@ -105,10 +110,10 @@ def evaluate(
     models: Sequence[str | os.PathLike],
     paths: Sequence[str | os.PathLike],
     *,
-    domain: str = "text",
+    domain: str | None = None,
     domain_options: dict | None = None,
     config: str | os.PathLike | None = None,
-    context: int = 8192,
+    context: int | None = None,
     stride: int | None = None,
     batch_size: int = 8,
     device: str = "auto",
@@ -121,23 +126,29 @@ def evaluate(
 ) -> EvalReport:
     """Score every model on the documents of `paths`, read by `domain` (see the module docstring).
 
-    config: JSON config for models given as official `.pt` (or bare `.safetensors`) files.
-    stride: default context // 2. perturb: names from hnet_cli.eval.perturb (or "all").
+    domain, domain_options: None = as the first model was trained (`hnet_cli.run.resolve`),
+    else text; given options override. config: JSON config for models given as official
+    `.pt` (or bare `.safetensors`) files. context: default the first model's training
+    length, else 8192. stride: default context // 2. perturb: names from
+    hnet_cli.eval.perturb (or "all").
     """
-    from hnet_cli.data.registry import get_domain
     from hnet_cli.model.flops import count_parameters
 
+    if not models:
+        raise ConfigError("no model to evaluate: give a run directory, checkpoint directory, .pt or .safetensors")
+    paths = [os.fspath(p) for p in paths]
+    sources: list[ModelSource] = resolve_models([os.fspath(m) for m in models], config, domain, domain_options, paths)
+    first = sources[0].resolved
+    context_from = None
+    if context is None:
+        context, context_from = (first.context, str(first.context_from)) if first.context else (DEFAULT_CONTEXT, None)
     stride = default_stride(context) if stride is None else stride
     check_window_args(context, stride)
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
-    if not models:
-        raise ConfigError("no model to evaluate: give a run directory, checkpoint directory, .pt or .safetensors")
     perturbations = parse_perturbations(perturb)
-    dom = get_domain(domain)
-    options = dom.resolve_options(domain_options or {})
+    dom, options = first.domain, first.options
     paths = _check_paths(dom, paths)
-    sources: list[ModelSource] = resolve_models([os.fspath(m) for m in models], config)
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
     reporter = reporter or NullReporter()
@@ -145,7 +156,8 @@ def evaluate(
     corpus = _Corpus(dom, paths, options)
     report = EvalReport(domain=dom.name, unit=dom.unit, domain_options=options, paths=paths, context=context, stride=stride,
                         batch_size=batch_size, device=str(dev), dtype=str(dt).replace("torch.", ""), seed=seed,
-                        perturbations=perturbations, read_stats=corpus.stats)
+                        perturbations=perturbations, read_stats=corpus.stats, context_from=context_from,
+                        domain_from=str(first.run.info_path) if first.domain_from == RUN_RECORD else None)
     common = dict(count_units=dom.count_units, context=context, stride=stride, batch_size=batch_size,
                   device=dev, dtype=dt, keep_files=per_file, keep_records=per_record, reporter=reporter)
     clean_bytes = None

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from hnet_cli.errors import CheckpointError, ConfigError
-from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME, resolve_checkpoint_dir
-from hnet_cli.runinfo import RECIPE_NAME, RUN_INFO_NAME, read_run_record
+from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME
+from hnet_cli.run import ResolvedModel, resolve
 
 WEIGHT_SUFFIXES = (".pt", ".safetensors")
 
@@ -46,17 +47,22 @@ def split_models_and_data(args: list[str], explicit_models: list[str] | None = N
 
 @dataclass
 class ModelSource:
-    """A model to evaluate: where it comes from and how it is shown."""
+    """A model to evaluate: how it is shown, and what `hnet_cli.run.resolve` found for it."""
 
-    path: str
     label: str
-    checkpoint: str  # the checkpoint directory or weights file actually read
-    config: str | None = None  # --config, for models given as weights files
+    resolved: ResolvedModel
+
+    @property
+    def path(self) -> str:
+        return self.resolved.path
+
+    @property
+    def checkpoint(self) -> str:
+        """The checkpoint directory or weights file actually read."""
+        return str(self.resolved.checkpoint)
 
     def load(self, device):
-        from hnet_cli.model.checkpoint import load
-
-        return load(self.path, config=self.config, device=device)
+        return self.resolved.load(device)
 
 
 def short_labels(paths: list[str]) -> list[str]:
@@ -82,62 +88,24 @@ def short_labels(paths: list[str]) -> list[str]:
     return out
 
 
-def resolve_models(paths: list[str], config: str | os.PathLike | None = None) -> list[ModelSource]:
+def resolve_models(paths: list[str], config: str | os.PathLike | None = None, domain: str | None = None,
+                   domain_options: dict | None = None, data: Sequence[str] = ()) -> list[ModelSource]:
     """Check every model path before any work starts; unique labels for the tables.
 
-    `config` applies to models given as weights files (.pt, .safetensors);
-    checkpoint and run directories always use their own config.json.
+    The first model decides the domain and reader options (`hnet_cli.run.resolve`:
+    `domain`, else its run's, ...); the others are read the same way. `config`
+    applies to models given as weights files (.pt, .safetensors); checkpoint and
+    run directories always use their own config.json.
     """
-    sources = []
-    labels = short_labels(paths)
-    for raw, label in zip(paths, labels):
+    sources: list[ModelSource] = []
+    for raw, label in zip(paths, short_labels(paths)):
         path = Path(raw)
-        if not path.exists():
-            raise CheckpointError(f"{raw}: checkpoint not found")
-        if path.is_dir():
-            checkpoint = str(resolve_checkpoint_dir(path))
-            model_config = None
-        else:
-            if not raw.endswith(WEIGHT_SUFFIXES):
-                raise CheckpointError(f"{raw}: not a model (expected a run or checkpoint directory, .pt or .safetensors)")
-            checkpoint = raw
-            model_config = None if config is None else os.fspath(config)
-        sources.append(ModelSource(path=raw, label=label, checkpoint=checkpoint, config=model_config))
-    if config is not None and not any(s.config for s in sources):
+        if path.exists() and not path.is_dir() and not raw.endswith(WEIGHT_SUFFIXES):
+            raise CheckpointError(f"{raw}: not a model (expected a run or checkpoint directory, .pt or .safetensors)")
+        model_config = None if config is None or path.is_dir() else os.fspath(config)
+        if sources:
+            domain, domain_options = sources[0].resolved.domain.name, sources[0].resolved.options
+        sources.append(ModelSource(label, resolve(raw, domain, domain_options, config=model_config, paths=data)))
+    if config is not None and not any(s.resolved.config for s in sources):
         raise ConfigError("--config applies to models given as .pt or .safetensors files; none was given")
     return sources
-
-
-def _read_run_json(model_path: str, name: str) -> tuple[dict, str] | None:
-    found = read_run_record(model_path, name)
-    return None if found is None else (found[0], str(found[1]))
-
-
-def training_context(model_path: str) -> tuple[int, str] | None:
-    """(train.seq_len, where) from the run's recipe.json, or None: the length the model was trained on."""
-    found = _read_run_json(model_path, RECIPE_NAME)
-    if found is None:
-        return None
-    recipe, where = found
-    train = recipe.get("train")
-    seq_len = train.get("seq_len") if isinstance(train, dict) else None
-    if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len >= 2:
-        return seq_len, where
-    return None
-
-
-def training_domain(model_path: str) -> tuple[str, dict, str] | None:
-    """(domain, reader options, where) recorded by `hnet train` for a run, or None.
-
-    Looks at RUN/run.json for a run directory, and at the run around a
-    checkpoint directory RUN/checkpoints/NAME. A file that cannot be read is
-    treated as absent: the domain then has to be given with --domain.
-    """
-    found = _read_run_json(model_path, RUN_INFO_NAME)
-    if found is None:
-        return None
-    info, where = found
-    if isinstance(info.get("domain"), str):
-        options = info.get("domain_options") if isinstance(info.get("domain_options"), dict) else {}
-        return info["domain"], options, where
-    return None

@@ -4,15 +4,14 @@ What depends on the domain:
 - sequence domains (unit "base", i.e. dna) write FASTA by default, restrict
   sampling to FASTA letters in FASTA output, and strip whitespace from prompts;
 - every other domain is text: prompts must be valid UTF-8, output is text.
-The domain comes from `--domain`, else from what `hnet train` recorded
-(RUN/run.json, or "domain" in the safetensors metadata), else text.
+The domain comes from `hnet_cli.run.resolve`: `--domain`, else what `hnet
+train` recorded (RUN/run.json, or "domain" in the safetensors metadata), else text.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -29,37 +28,6 @@ from hnet_cli.generate.sampling import SamplingParams
 from hnet_cli.generate.writers import FASTA_LETTERS, make_writer
 
 FORMATS = ("auto", "text", "fasta", "jsonl")
-DEFAULT_DOMAIN = "text"
-
-
-def checkpoint_domain(path: str | Path) -> str | None:
-    """The domain a model was trained on, as `hnet train` recorded it; None if unknown.
-
-    Looks at RUN/run.json of a run directory (or of the run around a
-    checkpoint directory RUN/checkpoints/NAME), then at a "domain" entry in
-    the safetensors metadata. Unreadable records count as absent: loading the
-    model reports real problems, and --domain can always say it.
-    """
-    from hnet_cli.model.checkpoint import WEIGHTS_NAME, resolve_checkpoint_dir
-    from hnet_cli.runinfo import trained_on
-
-    path = Path(path)
-    domain = trained_on(path).get("domain")
-    if isinstance(domain, str):
-        return domain
-    try:
-        from safetensors import safe_open
-
-        weights = resolve_checkpoint_dir(path) / WEIGHTS_NAME if path.is_dir() else path
-        if weights.suffix != ".safetensors":
-            return None
-        with safe_open(str(weights), "pt") as f:
-            domain = (f.metadata() or {}).get("domain")
-        return domain if isinstance(domain, str) else None
-    except Exception:  # a damaged file is reported by the model loader, with its reason
-        return None
-
-
 def is_sequence_domain(domain) -> bool:
     return getattr(domain, "unit", "char") == "base"
 

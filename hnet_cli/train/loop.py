@@ -47,6 +47,7 @@ from hnet_cli.model.init import init_weights
 from hnet_cli.model.losses import LN2, cross_entropy_sum, ratio_loss
 from hnet_cli.progress import NullReporter
 from hnet_cli.recipes import Recipe
+from hnet_cli.run.rundir import RECIPE_NAME, RUN_INFO_NAME, STDIN_NAME, RunDir
 from hnet_cli.runtime import autocast, pick_dtype
 from hnet_cli.train import distributed as dist_util
 from hnet_cli.train.checkpointer import Checkpointer
@@ -61,9 +62,6 @@ from hnet_cli.train.sharding import (
 from hnet_cli.train.health import CompressionWatch, TrainingDiverged, check_finite
 from hnet_cli.train.metrics import MetricsLog
 from hnet_cli.train.optim import build_optimizer, set_lr
-from hnet_cli.train.rundir import (
-    METRICS_NAME, RECIPE_NAME, RUN_INFO_NAME, TENSORBOARD_DIR, check_new_run_dir, create_run_dir, read_json, write_json,
-)
 from hnet_cli.train.schedule import lr_factor
 
 # max_time: the run's length is fixed from the speed of CALIBRATION_STEPS steps that
@@ -71,7 +69,6 @@ from hnet_cli.train.schedule import lr_factor
 WARMUP_STEPS = 3
 CALIBRATION_STEPS = 10
 STDIN = "-"
-STDIN_NAME = "stdin"  # RUN/stdin: a copy of the data a run read from standard input
 
 
 @dataclass
@@ -378,8 +375,9 @@ def resume(run_dir: str | Path, device: str = "auto", steps: int | None = None, 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no such run directory")
-    recipe = _Recipe.from_dict(read_json(run_dir / RECIPE_NAME, "recipe"), source=str(run_dir / RECIPE_NAME))
-    info = read_json(run_dir / RUN_INFO_NAME, "run description")
+    run = RunDir(run_dir)
+    recipe = _Recipe.from_dict(run.read(RECIPE_NAME, "recipe"), source=str(run.recipe_path))
+    info = run.read(RUN_INFO_NAME, "run description")
     if steps is not None:
         recipe.train.steps = steps
         recipe.train.max_bytes = None
@@ -418,8 +416,9 @@ def _run(job: TrainJob, reporter, resume_dir: Path | None) -> TrainResult:
 def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | None) -> TrainResult:
     recipe, ts = job.recipe, job.recipe.train
     out = Path(job.out)
+    run = RunDir(out)
     if resume_dir is None:
-        check_new_run_dir(out, job.force)
+        run.check_new(job.force)
     domain = get_domain(job.domain)
     options = resolve_domain_options(domain, ts.domain_options, job.domain_options)
     paths = list(job.paths)
@@ -485,18 +484,18 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
     # The run directory: written by process 0 only, after every input check passed.
     if dist.is_main:
         if resume_dir is None:
-            create_run_dir(out, job.force)
+            run.create(job.force)
             if spooled is not None:
-                kept = out / STDIN_NAME
+                kept = run.stdin_path
                 shutil.move(str(spooled), kept)
                 paths[:] = [str(kept) if p == str(spooled) else p for p in paths]
         else:
             checkpointer.remove_partial()
         cfg = recipe.model_config()
         flops = forward_flops_per_byte(cfg, ts.seq_len, [1.0 / n for n in targets] if targets else None)
-        write_json(out / CONFIG_NAME, cfg.to_dict())
-        write_json(out / RECIPE_NAME, recipe.to_dict())
-        write_json(out / RUN_INFO_NAME, {
+        run.write(CONFIG_NAME, cfg.to_dict())
+        run.write(RECIPE_NAME, recipe.to_dict())
+        run.write(RUN_INFO_NAME, {
             "domain": domain.name, "unit": domain.unit,
             "paths": [os.path.abspath(p) for p in paths],
             "domain_options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
@@ -507,7 +506,7 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
             "hnet_version": __version__,
         })
     dist_util.barrier()
-    metrics = MetricsLog(out / METRICS_NAME, enabled=dist.is_main, tensorboard_dir=out / TENSORBOARD_DIR)
+    metrics = MetricsLog(run.metrics_path, enabled=dist.is_main, tensorboard_dir=run.tensorboard_path)
     metrics.open(resume_step=step if resume_dir is not None else None)
 
     ddp = None
@@ -616,7 +615,7 @@ def _train(job: TrainJob, reporter, resume_dir, dist, device, spooled: Path | No
         reporter.finish()
 
     if last["loss"] is None:  # nothing left to train: report the run's last logged figures
-        last.update(_last_logged(out / METRICS_NAME, domain.unit))
+        last.update(_last_logged(run.metrics_path, domain.unit))
     return TrainResult(
         run_dir=str(out), domain=domain.name, unit=domain.unit, steps=step, total_steps=total, bytes_seen=bytes_seen,
         train_loss=last["loss"], train_bpb=last["bpb"], val_bpb=last["val_bpb"], val_bits_per_unit=last["val_bpu"],

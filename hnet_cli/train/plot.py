@@ -13,7 +13,7 @@ from pathlib import Path
 from hnet_cli.errors import HnetError
 from hnet_cli.outputs import write_output
 from hnet_cli.train.metrics import read_metrics
-from hnet_cli.train.rundir import METRICS_NAME, PLOTS_DIR, RUN_INFO_NAME
+from hnet_cli.run.rundir import METRICS_NAME, PLOTS_DIR, RUN_INFO_NAME
 
 DEFAULT_NAME = "curves.png"
 

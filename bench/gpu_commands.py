@@ -17,7 +17,10 @@ targets. Writes bench/results/gpu-commands.json.
   forward of the same model over the same windows (in this process).
 - generate: batch 1 with a 4 kB prompt (prefill time as reported) and batch 64;
   decoding bytes/s as the command reports it.
-- GPU tests: pytest of the CUDA tests, optionally on a second GPU at the same time.
+- GPU tests: pytest of the CUDA tests.
+
+With --two-gpus the training runs on GPU 0 while the tests and then the other
+commands (on the H-Net the training wrote) run on GPU 1.
 """
 
 from __future__ import annotations
@@ -195,14 +198,15 @@ def gpu_tests(gpu: str | None, timeout: float) -> dict:
     env = dict(os.environ)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    seconds, out, err, rc, _ = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *GPU_TESTS],
-                                   timeout, env=env)
+    seconds, out, err, rc, _ = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                    "--durations=10", *GPU_TESTS], timeout, env=env)
     tail = (out + err).strip().splitlines()
     summary = next((line for line in reversed(tail) if re.search(r"passed|failed|error", line)), "")
     count = lambda word: int(m.group(1)) if (m := re.search(rf"(\d+) {word}", summary)) else 0  # noqa: E731
     failures = [line for line in tail if line.startswith(("FAILED", "ERROR"))]
     return {"seconds": seconds, "passed": count("passed"), "failed": count("failed") + count("error"),
-            "skipped": count("skipped"), "returncode": rc, "summary": summary, "failures": failures[:20]}
+            "skipped": count("skipped"), "returncode": rc, "summary": summary, "failures": failures[:20],
+            "tail": tail[-40:]}
 
 
 def table(r: dict) -> str:
@@ -229,6 +233,50 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def train_part(args, work: Path, save=lambda res: None) -> dict:
+    res: dict = {}
+    for key, arch, steps in (("hnet", "hnet", args.steps), ("transformer", "transformer", args.steps),
+                             ("hnet_cached", "hnet", 3)):
+        res[key] = train(args, work, arch, steps, key)
+        save(res)
+    return res
+
+
+def infer_part(args, work: Path, save=lambda res: None) -> dict:
+    """GPU tests first (they need no model), then the commands on the H-Net trained by the train part."""
+    tests = gpu_tests(None, args.tests_timeout) if not args.skip_tests else {}
+    save({"tests": tests})
+    latest = work / "hnet" / "checkpoints" / "LATEST"
+    deadline = time.perf_counter() + args.timeout
+    while not latest.exists() and time.perf_counter() < deadline:
+        time.sleep(1)
+    time.sleep(2)  # the train process finishes writing its run directory
+    return {"tests": tests, **infer(args, work / "hnet", work)}
+
+
+def summarize(train_res: dict, infer_res: dict, device: str) -> dict:
+    r = {"device": device, "date": datetime.date.today().isoformat(), "train": train_res, "infer": infer_res}
+    hnet, transformer, cached = (train_res.get(k, {}) for k in ("hnet", "transformer", "hnet_cached"))
+    r["train_first_step_s"] = hnet.get("first_step_s")
+    r["train_first_step_cached_s"] = cached.get("first_step_s")
+    r["train_hnet_bytes_per_s"] = hnet.get("bytes_per_s")
+    r["train_transformer_bytes_per_s"] = transformer.get("bytes_per_s")
+    if hnet.get("bytes_per_s") and transformer.get("bytes_per_s"):
+        r["train_ratio"] = hnet["bytes_per_s"] / transformer["bytes_per_s"]
+    ev, ch = infer_res.get("eval", {}), infer_res.get("chunk", {})
+    r["eval_bytes_per_s"] = ev.get("steady_bytes_per_s")
+    if ev.get("fixed_forward_bytes_per_s") and ev.get("steady_bytes_per_s"):
+        r["eval_vs_fixed_forward"] = ev["steady_bytes_per_s"] / ev["fixed_forward_bytes_per_s"]
+    r["chunk_bytes_per_s"] = ch.get("steady_bytes_per_s")
+    r["generate_b1_bytes_per_s"] = infer_res.get("generate_b1", {}).get("decode_bytes_per_s")
+    r["generate_prefill_4kb_s"] = infer_res.get("generate_b1", {}).get("prefill_s")
+    r["generate_b64_bytes_per_s"] = infer_res.get("generate_b64", {}).get("decode_bytes_per_s")
+    tests = infer_res.get("tests", {})
+    r["gpu_tests_passed"], r["gpu_tests_failed"] = tests.get("passed"), tests.get("failed")
+    r["gpu_tests_seconds"] = tests.get("seconds")
+    return r
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--genomes", nargs="+", required=True)
@@ -236,64 +284,46 @@ def main() -> int:
     p.add_argument("--recipe", default="small")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--warmup-steps", type=int, default=5)
-    p.add_argument("--timeout", type=float, default=300)
-    p.add_argument("--tests-gpu", default=None, help="run the GPU tests at the same time on this GPU index")
+    p.add_argument("--timeout", type=float, default=300, help="seconds allowed to one command")
+    p.add_argument("--tests-timeout", type=float, default=420)
     p.add_argument("--out", default="bench/results/gpu-commands.json")
     p.add_argument("--device", default="cuda", help="cuda (the benchmark); cpu only checks that the script runs")
     p.add_argument("--skip-tests", action="store_true")
+    p.add_argument("--two-gpus", action="store_true",
+                   help="train on GPU 0 while the tests, then eval/chunk/generate, run on GPU 1")
+    p.add_argument("--worker", choices=["train", "infer"], help=argparse.SUPPRESS)
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
+
+    if args.worker:  # one half of --two-gpus: results go to WORKDIR/<worker>.json
+        work = Path(args.workdir)
+        save = lambda res: (work / f"{args.worker}.json").write_text(json.dumps(res))  # noqa: E731  (as it goes)
+        part = train_part if args.worker == "train" else infer_part
+        save(part(args, work, save))
+        return 0
 
     import torch
 
-    name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
-    result = {"device": name, "date": datetime.date.today().isoformat(),
-              "recipe": args.recipe}
-    tests_proc = None
-    if args.tests_gpu is not None:
-        tests_proc = subprocess.Popen([sys.executable, __file__, "--genomes", *args.genomes, "--held-out",
-                                       args.held_out, "--out", "-tests-only-"], env={**os.environ, "CUDA_VISIBLE_DEVICES": args.tests_gpu},
-                                      stdout=subprocess.PIPE)
+    device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
     with tempfile.TemporaryDirectory(prefix="hnet-gpu-bench-") as tmp:
-        tmp = Path(tmp)
-        hnet = train(args, tmp, "hnet", args.steps, "hnet")
-        transformer = train(args, tmp, "transformer", args.steps, "transformer")
-        cached = train(args, tmp, "hnet", 3, "hnet-cached")
-        result["train"] = {"hnet": hnet, "transformer": transformer, "hnet_cached": cached}
-        result["train_first_step_s"] = hnet.get("first_step_s")
-        result["train_first_step_cached_s"] = cached.get("first_step_s")
-        result["train_hnet_bytes_per_s"] = hnet.get("bytes_per_s")
-        result["train_transformer_bytes_per_s"] = transformer.get("bytes_per_s")
-        if hnet.get("bytes_per_s") and transformer.get("bytes_per_s"):
-            result["train_ratio"] = hnet["bytes_per_s"] / transformer["bytes_per_s"]
-        inf = infer(args, tmp / "hnet", tmp)
-        result["infer"] = inf
-        result["eval_bytes_per_s"] = inf["eval"].get("steady_bytes_per_s")
-        if inf["eval"].get("fixed_forward_bytes_per_s") and inf["eval"].get("steady_bytes_per_s"):
-            result["eval_vs_fixed_forward"] = inf["eval"]["steady_bytes_per_s"] / inf["eval"]["fixed_forward_bytes_per_s"]
-        result["chunk_bytes_per_s"] = inf["chunk"].get("steady_bytes_per_s")
-        result["generate_b1_bytes_per_s"] = inf["generate_b1"].get("decode_bytes_per_s")
-        result["generate_prefill_4kb_s"] = inf["generate_b1"].get("prefill_s")
-        result["generate_b64_bytes_per_s"] = inf["generate_b64"].get("decode_bytes_per_s")
-    if tests_proc is not None:
-        out, _ = tests_proc.communicate()
-        tests = json.loads(out.decode().strip().splitlines()[-1])
-    elif args.skip_tests:
-        tests = {"passed": None, "failed": None, "seconds": None}
-    else:
-        tests = gpu_tests(None, args.timeout * 2)
-    result["tests"] = tests
-    result["gpu_tests_passed"], result["gpu_tests_failed"] = tests["passed"], tests["failed"]
-    result["gpu_tests_seconds"] = tests["seconds"]
+        work = Path(tmp)
+        if args.two_gpus:
+            base = [sys.executable, __file__, *sys.argv[1:], "--workdir", str(work)]
+            procs = [subprocess.Popen([*base, "--worker", w], env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu})
+                     for w, gpu in (("train", "0"), ("infer", "1"))]
+            for proc in procs:
+                proc.wait()
+            load = lambda w: json.loads((work / f"{w}.json").read_text()) if (work / f"{w}.json").exists() else {}  # noqa: E731
+            train_res, infer_res = load("train"), load("infer")
+        else:
+            train_res = train_part(args, work)
+            infer_res = infer_part(args, work)
+    result = summarize(train_res, infer_res, device)
     print(table(result))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 
-def tests_only() -> int:
-    print(json.dumps(gpu_tests(None, 420)))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(tests_only() if "-tests-only-" in sys.argv else main())
+    sys.exit(main())

@@ -121,9 +121,26 @@ def held_out_files(args, tmp: Path) -> tuple[Path, Path, int, int]:
     return one, three, bases, 3 * bases
 
 
-def infer(args, model: Path, tmp: Path) -> dict:
+def infer(args, model: Path, tmp: Path, save=lambda res: None) -> dict:
     one, three, n1, n3 = held_out_files(args, tmp)
-    res = {"held_out_bases": n1}
+    res = {"held_out_bases": n1, "model": str(model)}
+    prompt = tmp / "prompt.txt"
+    seq = b"".join(line for line in one.read_bytes().splitlines() if not line.startswith(b">"))
+    prompt.write_bytes(seq[:4096])
+    for tag, extra in [("b1", ["-b", "1"]), ("b64", ["-n", "64", "-b", "64"])]:
+        cmd = [*HNET, "generate", str(model), "-d", "dna", "-p", prompt.read_text(), "--max-bytes", "400",
+               "--ignore-eos", "--seed", "1", "--format", "text", "--no-echo", "--device", args.device, *extra]
+        seconds, out, err, rc, _ = run(cmd, args.timeout)
+        m = re.search(r"decoding ([0-9.]+) bytes/s \(prefill ([0-9.]+) s of (\d+) prompt bytes, set-up ([0-9.]+) s",
+                      err)
+        res[f"generate_{tag}"] = {
+            "seconds": seconds, "returncode": rc,
+            "decode_bytes_per_s": float(m.group(1)) if m else None,
+            "prefill_s": float(m.group(2)) if m else None, "prompt_bytes": int(m.group(3)) if m else None,
+            "setup_s": float(m.group(4)) if m else None,
+            **({"error": err.strip().splitlines()[-1:]} if rc != 0 else {}),
+        }
+        save(res)
     for name, cmd_of in [
         ("eval", lambda f: [*HNET, "eval", str(model), str(f), "--domain", "dna", "--context", "4096", "--json",
                             "-q", "--device", args.device]),
@@ -143,24 +160,9 @@ def infer(args, model: Path, tmp: Path) -> dict:
             if rc != 0:
                 entry["error"] = err.strip().splitlines()[-1:]
         res[name] = entry
+        save(res)
     if args.device.startswith("cuda"):
         res["eval"]["fixed_forward_bytes_per_s"] = fixed_forward_rate(model, one)
-    prompt = tmp / "prompt.txt"
-    seq = b"".join(line for line in one.read_bytes().splitlines() if not line.startswith(b">"))
-    prompt.write_bytes(seq[:4096])
-    for tag, extra in [("b1", ["-b", "1"]), ("b64", ["-n", "64", "-b", "64"])]:
-        cmd = [*HNET, "generate", str(model), "-d", "dna", "-p", prompt.read_text(), "--max-bytes", "400",
-               "--ignore-eos", "--seed", "1", "--format", "text", "--no-echo", "--device", args.device, *extra]
-        seconds, out, err, rc, _ = run(cmd, args.timeout)
-        m = re.search(r"decoding ([0-9.]+) bytes/s \(prefill ([0-9.]+) s of (\d+) prompt bytes, set-up ([0-9.]+) s",
-                      err)
-        res[f"generate_{tag}"] = {
-            "seconds": seconds, "returncode": rc,
-            "decode_bytes_per_s": float(m.group(1)) if m else None,
-            "prefill_s": float(m.group(2)) if m else None, "prompt_bytes": int(m.group(3)) if m else None,
-            "setup_s": float(m.group(4)) if m else None,
-            **({"error": err.strip().splitlines()[-1:]} if rc != 0 else {}),
-        }
     return res
 
 
@@ -235,6 +237,8 @@ def table(r: dict) -> str:
 
 def train_part(args, work: Path, save=lambda res: None) -> dict:
     res: dict = {}
+    if args.skip_train:
+        return res
     for key, arch, steps in (("hnet", "hnet", args.steps), ("transformer", "transformer", args.steps),
                              ("hnet_cached", "hnet", 3)):
         res[key] = train(args, work, arch, steps, key)
@@ -246,12 +250,14 @@ def infer_part(args, work: Path, save=lambda res: None) -> dict:
     """GPU tests first (they need no model), then the commands on the H-Net trained by the train part."""
     tests = gpu_tests(None, args.tests_timeout) if not args.skip_tests else {}
     save({"tests": tests})
+    if args.infer_model:
+        return {"tests": tests, **infer(args, Path(args.infer_model), work, save)}
     latest = work / "hnet" / "checkpoints" / "LATEST"
     deadline = time.perf_counter() + args.timeout
     while not latest.exists() and time.perf_counter() < deadline:
         time.sleep(1)
     time.sleep(2)  # the train process finishes writing its run directory
-    return {"tests": tests, **infer(args, work / "hnet", work)}
+    return {"tests": tests, **infer(args, work / "hnet", work, save)}
 
 
 def summarize(train_res: dict, infer_res: dict, device: str) -> dict:
@@ -289,6 +295,8 @@ def main() -> int:
     p.add_argument("--out", default="bench/results/gpu-commands.json")
     p.add_argument("--device", default="cuda", help="cuda (the benchmark); cpu only checks that the script runs")
     p.add_argument("--skip-tests", action="store_true")
+    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--infer-model", help="run eval/chunk/generate on this model (default: the H-Net trained here)")
     p.add_argument("--two-gpus", action="store_true",
                    help="train on GPU 0 while the tests, then eval/chunk/generate, run on GPU 1")
     p.add_argument("--worker", choices=["train", "infer"], help=argparse.SUPPRESS)

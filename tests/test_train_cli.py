@@ -129,7 +129,7 @@ def test_resume_refuses_other_settings(tmp_path, micro, capsys):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, micro, capsys, monkeypatch):
     import torch
 
-    import hnet_cli.train.loop as loop
+    import hnet_cli.train.objective as loop
 
     real = loop.forward_stats
     calls = {"n": 0}

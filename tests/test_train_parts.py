@@ -10,7 +10,7 @@ from hnet_cli.data.packing import BOS, collate, pack_documents
 from hnet_cli.errors import CheckpointError
 from hnet_cli.train.checkpointer import Checkpointer
 from hnet_cli.train.health import CompressionWatch, TrainingDiverged, check_finite
-from hnet_cli.train.loop import forward_stats
+from hnet_cli.train.objective import forward_stats
 from hnet_cli.train.metrics import MetricsLog, read_metrics
 from hnet_cli.train.optim import build_optimizer, parameter_stages, set_lr
 from hnet_cli.train.schedule import lr_factor

@@ -28,7 +28,7 @@ from hnet_cli.model.fast import chunking_stages, make_fast, record_chunk_slots
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.init import init_weights
 from hnet_cli.data.packing import Batch
-from hnet_cli.train.loop import train_step
+from hnet_cli.train.objective import train_step
 from hnet_cli.train.optim import build_optimizer
 
 RATIO_ALPHA = 0.03
@@ -50,7 +50,7 @@ def build(config: HNetConfig, seed: int = 0, compile: bool = True, chunk_budget=
 class Trainer:
     """One model, its optimizer and a few batches of random bytes to rotate through.
 
-    Each step is `hnet train`'s own (`hnet_cli.train.loop.train_step`): the same
+    Each step is `hnet train`'s own (`hnet_cli.train.objective.train_step`): the same
     objective, the same single host synchronisation, the same optimizer.
     """
 

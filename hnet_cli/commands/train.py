@@ -102,7 +102,7 @@ def train_command(
         from hnet_cli.data.registry import get_domain
         from hnet_cli.recipes import load_recipe
         from hnet_cli.train.baseline import ARCHS, baseline_recipe
-        from hnet_cli.train.loop import resolve_targets
+        from hnet_cli.train.build import resolve_targets
 
         if arch not in ARCHS:
             raise ConfigError(f"--arch {arch!r}: choose one of {', '.join(ARCHS)}")

@@ -3,7 +3,7 @@
 `train.parallel = "fsdp"` under torchrun shards every residual block and then
 the rest of the model across the processes: each holds 1/P of the weights,
 gradients and optimizer state, and gathers a block's weights only while that
-block runs. The objective and the data are those of DDP (`loop.py`), so the
+block runs. The objective and the data are those of DDP (`objective.py`), so the
 updates are the same up to rounding; checkpoints are gathered into the usual
 full `model.safetensors` by every process together and written by process 0,
 so a run trained with FSDP loads anywhere (eval, chunk, generate, one GPU).

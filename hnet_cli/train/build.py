@@ -1,0 +1,115 @@
+"""Building a run's parts from its job: inputs, targets, model, speed-ups, length, the stdin copy.
+
+Small functions the Trainer assembles; each can be used and tested alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from hnet_cli.errors import ConfigError, InputError
+from hnet_cli.model.hnet import HNetLM
+from hnet_cli.model.init import init_weights
+from hnet_cli.recipes import Recipe
+from hnet_cli.run.rundir import STDIN_NAME
+
+STDIN = "-"
+# max_time: the run's length is fixed from the speed of CALIBRATION_STEPS steps that
+# follow WARMUP_STEPS steps (the first steps compile, autotune and allocate).
+WARMUP_STEPS = 3
+CALIBRATION_STEPS = 10
+_GLOB_CHARS = set("*?[")
+
+
+def resolve_targets(recipe: Recipe, domain) -> list[float]:
+    """N per stage: the recipe's compression_targets, else the domain's for this many stages."""
+    S = recipe.model_config().num_stages
+    if S == 0:
+        return []
+    if recipe.train.compression_targets is not None:
+        return [float(n) for n in recipe.train.compression_targets]
+    return [float(n) for n in domain.targets_for(S)]
+
+
+def resolve_domain_options(domain, recipe_options: dict, given: dict) -> dict:
+    """The recipe's reader options, then the command line's, validated by the domain."""
+    try:
+        return domain.resolve_options({**recipe_options, **domain.given_options(given)})
+    except ConfigError:
+        raise
+    except Exception as exc:  # a plugin's own validation failing in an unexpected way
+        raise ConfigError(f"domain {domain.name!r}: bad reader options ({exc})") from None
+
+
+def check_inputs(domain, paths: list[str]) -> None:
+    """Fail at once on a missing path or a file that is clearly not this domain's (e.g. a PNG)."""
+    for path in paths:
+        if path == STDIN or _GLOB_CHARS & set(str(path)):
+            continue
+        if not os.path.exists(path):
+            raise InputError(path, "no such file or directory")
+        domain.check_input(path)
+        if os.path.isdir(path) and not any(os.scandir(path)):
+            raise InputError(path, "empty directory")
+
+
+def build_model(recipe: Recipe, seed: int, device) -> HNetLM:
+    """A freshly initialised model (seeded), on `device`."""
+    torch.manual_seed(seed)
+    model = HNetLM(recipe.model_config())
+    init_weights(model, generator=torch.Generator().manual_seed(seed))
+    return model.to(device)
+
+
+def speed_up(model, ts, targets, device) -> None:
+    """On GPUs (or compile=on): chunk budgets (fixed shapes, predictable memory) and compiled blocks."""
+    if device.type != "cuda" and ts.compile != "on":
+        return
+    from hnet_cli.model.fast import make_fast
+
+    budget = None
+    stages = model.config.num_stages
+    if ts.chunk_budget_margin is not None and stages and len(targets or ()) == stages and device.type == "cuda":
+        budget = [min(1.0, ts.chunk_budget_margin / n) for n in targets]
+    compile_blocks = ts.compile == "on" or (ts.compile == "auto" and device.type == "cuda")
+    make_fast(model, compile=compile_blocks, chunk_budget=budget)
+    if device.type == "cuda":
+        # The fp32 matmuls (routing q/k, residual_proj) on TF32 tensor cores: training
+        # tolerates their 1e-3 relative error; evaluation and chunking keep full fp32.
+        torch.backends.cuda.matmul.allow_tf32 = True
+
+
+def total_steps(ts, bytes_per_step: int) -> int:
+    """The run's length in steps from train.steps / train.max_bytes (provisional under max_time alone)."""
+    candidates = []
+    if ts.steps is not None:
+        candidates.append(ts.steps)
+    if ts.max_bytes is not None:
+        candidates.append(max(1, math.ceil(ts.max_bytes / bytes_per_step)))
+    if not candidates:  # max_time only: provisional until calibrated
+        return 10**9
+    return min(candidates)
+
+
+def calibrated_total(ts, step: int, seconds: float, per_step: float, total: int) -> int:
+    """Steps that fit max_time, at `per_step` seconds each after the `seconds` spent in `step` steps."""
+    return max(step + 1, min(total, step + int((ts.max_time - seconds) / max(per_step, 1e-9))))
+
+
+def spool_stdin() -> Path:
+    """Copy standard input to <tmpdir>/stdin (the name it keeps in the run directory)."""
+    directory = Path(tempfile.mkdtemp(prefix="hnet-stdin-"))
+    target = directory / STDIN_NAME
+    with open(target, "wb") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+    if target.stat().st_size == 0:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise InputError(STDIN, "standard input is empty")
+    return target

@@ -21,7 +21,7 @@ from hnet_cli.eval.corpus import evaluate_documents
 from hnet_cli.generate import Prompt, SamplingParams, generate
 from hnet_cli.model.fast import make_fast
 from hnet_cli.ops import fast_mamba, registry
-from hnet_cli.train.loop import train_step
+from hnet_cli.train.objective import train_step
 from hnet_cli.train.optim import build_optimizer
 
 from model_helpers import rel_err, tiny_model

@@ -67,6 +67,8 @@ class ChunkRequest:
     track_line: bool = False
     width: int | None = None
     color: bool | None = None
+    region: list[str] = field(default_factory=list)  # "chr:start-end", 1-based inclusive
+    regions: str | None = None  # a BED file of regions, 0-based half-open
 
 
 @dataclass
@@ -193,6 +195,10 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     if request.batch_tokens < 2:
         raise ConfigError(f"--batch-tokens must be at least 2 (got {request.batch_tokens})")
     check_window(request.window, request.overlap)
+    from hnet_cli.data.regions import RegionFilter, gather_regions
+
+    region_list = gather_regions(request.region, request.regions)
+    regions = RegionFilter(region_list) if region_list else None
     fmt = resolve_format(request.format, request.output, stdout_is_tty)
     found = resolve(request.model, request.domain, option_pairs(request.domain_options), config=request.config,
                     paths=request.paths)
@@ -224,7 +230,8 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
             writer = _writer(fmt, out, request, stages, dna, model_name)
             writer.begin()
             # A piece size the user set is a request for bounded memory: keep the pieces.
-            pieces = stream if given & {"max_length", "max_bytes"} else join_continued(stream)
+            selected = stream if regions is None else regions.restrict(stream)
+            pieces = selected if given & {"max_length", "max_bytes"} else join_continued(selected)
             documents = take_bytes(pieces, request.limit)
             for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
                                          batch_tokens=request.batch_tokens, device=device, dtype=dtype,
@@ -247,6 +254,8 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
                             seams[s][2] += seg.seams.exact_seams[s]
             if fmt == "term" and stats is not None:
                 stats.render(writer.console)
+            if regions is not None:
+                regions.check_matched(request.paths)
             writer.end()
     finally:
         stream.close()
@@ -285,6 +294,8 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
         },
         "read": stream.stats.as_dict(),
     }
+    if regions is not None:
+        summary["regions"] = regions.as_dict()
     if stats is not None:
         summary["stats"] = stats.as_dict()
     return ChunkResult(summary, stats)

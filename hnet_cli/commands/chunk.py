@@ -48,6 +48,7 @@ Examples:
   hnet chunk src/ -m runs/code -d code --per chunk -f tsv | sort -t$'\\t' -k7,7nr | head
   hnet chunk poems.txt -m runs/zh -d chinese --output poems.html          # hover chunks in a browser
   hnet chunk big.fa -m runs/dna --limit 100000 --stats                    # first 100 kB, with statistics
+  hnet chunk genome.fa -m runs/dna --region chr2:10001-20000 -f bed       # one region, genome coordinates
   hnet chunk text.txt -m hnet_2stage_L.pt --config config_hnet_2stage_L.json --per chunk -f parquet --output c.parquet
 """
 
@@ -82,6 +83,11 @@ def chunk_command(
                                 help="Bytes shared by consecutive windows; the seam is in its middle."),
     limit: Optional[int] = typer.Option(None, "--limit", metavar="N",
                                         help="Only the first N bytes of the input (useful on big genomes)."),
+    region: Optional[List[str]] = typer.Option(None, "--region", metavar="CHR:START-END",
+                                               help="Only this region (1-based, inclusive, like samtools; "
+                                                    "repeatable). Output keeps genome coordinates."),
+    regions: Optional[str] = typer.Option(None, "--regions", metavar="FILE.bed",
+                                          help="Only the intervals of this BED file (0-based, half-open)."),
     batch_tokens: int = typer.Option(65536, "--batch-tokens", metavar="T",
                                      help="Positions per forward pass (windows and documents batched)."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N."),
@@ -103,7 +109,7 @@ def chunk_command(
         model=model, paths=list(paths or []), config=config, domain=domain, domain_options=list(domain_opt or []),
         format=fmt, per=per, stages=stage, output=output, window=window, overlap=overlap,
         batch_tokens=batch_tokens, limit=limit, device=device, dtype=dtype, stats=stats, shade=shade,
-        track_line=track_line, width=width, color=color,
+        track_line=track_line, width=width, color=color, region=list(region or []), regions=regions,
     )
     tty = stdout_is_terminal()
     resolved = resolve_format(fmt, output, tty)

@@ -32,6 +32,7 @@ Examples:
   hnet eval hnet_1stage_L.pt --config config_hnet_1stage_L.json book.txt --context 8192
   cat notes.txt | hnet eval runs/text - --json > scores.json
   hnet eval --model runs/a --model runs/b data/ --csv scores.csv
+  hnet eval runs/dna genome.fa.gz --regions genes.bed --per-record   # bits per base of each gene
 """
 
 
@@ -61,6 +62,10 @@ def eval_command(
     csv_path: Optional[str] = typer.Option(None, "--csv", metavar="FILE", help="Also write the results as CSV (- = stdout)."),
     per_file: bool = typer.Option(False, "--per-file", help="Scores per input file."),
     per_record: bool = typer.Option(False, "--per-record", help="Scores per document (record, source file, row)."),
+    region: Optional[List[str]] = typer.Option(None, "--region", metavar="CHR:START-END",
+                                               help="Only this region (1-based, inclusive, like samtools; repeatable)."),
+    regions: Optional[str] = typer.Option(None, "--regions", metavar="FILE.bed",
+                                          help="Only the intervals of this BED file (0-based, half-open)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; with --json or --csv -, no tables either."),
 ):
     from hnet_cli.data.domain import option_pairs
@@ -79,7 +84,8 @@ def eval_command(
     report = evaluate(
         models, paths, domain=domain, domain_options=option_pairs(domain_opt or []), config=config, context=context,
         stride=stride, batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
-        per_file=per_file, per_record=per_record, reporter=make_reporter(quiet=quiet),
+        per_file=per_file, per_record=per_record, region=list(region or []), regions=regions,
+        reporter=make_reporter(quiet=quiet),
     )
     notes = []
     if report.domain_from:

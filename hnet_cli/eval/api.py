@@ -78,8 +78,9 @@ class EvalReport:
 class _Corpus:
     """Re-readable documents of the inputs (stdin is read once and kept)."""
 
-    def __init__(self, domain, paths: list[str], options: dict):
+    def __init__(self, domain, paths: list[str], options: dict, regions=None):
         self.domain, self.paths, self.options = domain, paths, options
+        self.regions = regions  # a RegionFilter, or None for whole documents
         self.stats = ReadStats()
         self._kept = None
         self._read = False
@@ -90,6 +91,8 @@ class _Corpus:
         stats = self.stats if not self._read else ReadStats()
         self._read = True
         stream = self.domain.read(self.paths, stats=stats, **self.options)
+        if self.regions is not None:
+            stream = self.regions.restrict(stream)
         if STDIN in self.paths:
             self._kept = list(stream)
             return iter(self._kept)
@@ -122,6 +125,8 @@ def evaluate(
     seed: int = 0,
     per_file: bool = False,
     per_record: bool = False,
+    region: Sequence[str] | str | None = None,
+    regions: str | os.PathLike | None = None,
     reporter=None,
 ) -> EvalReport:
     """Score every model on the documents of `paths`, read by `domain` (see the module docstring).
@@ -131,6 +136,8 @@ def evaluate(
     `.pt` (or bare `.safetensors`) files. context: default the first model's training
     length, else 8192. stride: default context // 2. perturb: names from
     hnet_cli.eval.perturb (or "all").
+    region: "chr:start-end" (1-based inclusive, repeatable); regions: a BED file (0-based
+    half-open): only those parts of the records are scored (see hnet_cli.data.regions).
     """
     from hnet_cli.model.flops import count_parameters
 
@@ -153,7 +160,10 @@ def evaluate(
     dt = pick_dtype(dtype, dev)
     reporter = reporter or NullReporter()
 
-    corpus = _Corpus(dom, paths, options)
+    from hnet_cli.data.regions import RegionFilter, gather_regions
+
+    region_list = gather_regions(region, None if regions is None else os.fspath(regions))
+    corpus = _Corpus(dom, paths, options, RegionFilter(region_list) if region_list else None)
     report = EvalReport(domain=dom.name, unit=dom.unit, domain_options=options, paths=paths, context=context, stride=stride,
                         batch_size=batch_size, device=str(dev), dtype=str(dt).replace("torch.", ""), seed=seed,
                         perturbations=perturbations, read_stats=corpus.stats, context_from=context_from,
@@ -166,6 +176,8 @@ def evaluate(
         try:
             clean = evaluate_documents(model, corpus.documents(), total_bytes=clean_bytes,
                                        description=f"{source.label}", **common)
+            if corpus.regions is not None:
+                corpus.regions.check_matched(paths)
             if clean.corpus.bytes == 0:
                 raise InputError(", ".join(paths), f"no bytes to evaluate ({clean.empty_documents} empty documents)")
             clean_bytes = clean.corpus.bytes

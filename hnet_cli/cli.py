@@ -41,6 +41,8 @@ COMMAND_MODULES = [
     "eval",
     "generate",
     "chunk",
+    "score",
+    "embed",
     "domains",
     "info",
     "plot",

@@ -120,23 +120,43 @@ class DocumentChunks:
         return self.stats
 
 
-def token_level_boundaries(stage_masks: list[torch.Tensor], stage_valid: list[torch.Tensor], row: int,
-                           length: int) -> list[torch.Tensor]:
-    """Per stage, (length,) bool over one row's tokens: which tokens start a stage-s chunk.
+def token_positions(stage_valid: list[torch.Tensor], stage_masks: list[torch.Tensor], row: int,
+                    length: int) -> list[torch.Tensor]:
+    """Per stage s, the token index (in one row of `length` tokens) of each stage-s position.
 
     Stage s's tensors live on its own input sequence: row `row` of stage s+1
     holds, in order, the tokens that were stage-s boundaries (its first
-    valid.sum() entries are real). Map each stage back to token positions.
+    valid.sum() entries are real). Stage 0's positions are the tokens.
     """
-    flags = []
-    positions = torch.arange(length, device=stage_masks[0].device)  # token index of each stage-s position
+    out = []
+    positions = torch.arange(length, device=stage_masks[0].device)
     for s, (mask, valid) in enumerate(zip(stage_masks, stage_valid)):
         n = int(valid[row].sum())
         if n != len(positions):
             raise RuntimeError(f"stage {s} has {n} positions in row {row}, expected {len(positions)}")
-        boundary = mask[row, :n]
-        flag = torch.zeros(length, dtype=torch.bool, device=boundary.device)
-        flag[positions[boundary]] = True
+        out.append(positions)
+        positions = positions[mask[row, :n]]
+    return out
+
+
+def token_level_boundaries(stage_masks: list[torch.Tensor], stage_valid: list[torch.Tensor], row: int,
+                           length: int) -> list[torch.Tensor]:
+    """Per stage, (length,) bool over one row's tokens: which tokens start a stage-s chunk."""
+    flags = []
+    for positions, mask in zip(token_positions(stage_valid, stage_masks, row, length), stage_masks):
+        flag = torch.zeros(length, dtype=torch.bool, device=mask.device)
+        flag[positions[mask[row, : len(positions)]]] = True
         flags.append(flag)
-        positions = positions[boundary]
     return flags
+
+
+def token_level_probs(stage_probs: list[torch.Tensor], stage_masks: list[torch.Tensor],
+                      stage_valid: list[torch.Tensor], row: int, length: int) -> list[torch.Tensor]:
+    """Per stage, (length,) float32 over one row's tokens: p^s of the stage-s position at each
+    token, NaN at tokens that are not stage-s positions (inside a stage-(s-1) chunk)."""
+    out = []
+    for positions, prob in zip(token_positions(stage_valid, stage_masks, row, length), stage_probs):
+        values = torch.full((length,), float("nan"), dtype=torch.float32, device=prob.device)
+        values[positions] = prob[row, : len(positions)].float()
+        out.append(values)
+    return out

@@ -138,10 +138,17 @@ def file_of(doc: Document) -> str:
     return doc.source
 
 
-class _OpenDocument:
-    """A document whose windows are in flight; their scores are applied in window order."""
+class ScoredDocument:
+    """A document whose windows are in flight; their scores are applied in window order.
 
-    def __init__(self, index: int, doc: Document, data: bytes, windows, units: int, num_stages: int):
+    Once every window is in: `nats` (sum of -ln p over its bytes), `chunks` (its
+    chunking statistics) and, when scored per position, `nll` (n,) float64 (-ln p of
+    each byte) and `probs` (per stage, (n,) float32 p^s at each byte, NaN where
+    the byte is no stage-s position).
+    """
+
+    def __init__(self, index: int, doc: Document, data: bytes, windows, units: int, num_stages: int,
+                 per_position: bool = False):
         self.index = index
         self.doc = doc
         self.data = data
@@ -149,6 +156,9 @@ class _OpenDocument:
         self.units = units
         self.nats = 0.0
         self.chunks = DocumentChunks(num_stages)
+        self.nll = torch.zeros(len(data), dtype=torch.float64) if per_position else None
+        self.probs = ([torch.full((len(data),), float("nan")) for _ in range(num_stages)]
+                      if per_position else None)
         self._waiting: dict[int, WindowScore] = {}
         self._next = 0
 
@@ -159,10 +169,72 @@ class _OpenDocument:
             score = self._waiting.pop(self._next)
             window = self.windows[self._next]
             self.nats += score.nats
+            first_byte = window.score_from - 1  # token k is byte k - 1
             if score.flags:
-                self.chunks.add(window.score_from - 1, score.flags)  # token k is byte k - 1
+                self.chunks.add(first_byte, score.flags)
+            if self.nll is not None:
+                self.nll[first_byte : first_byte + window.scored] = score.nll
+                for values, window_values in zip(self.probs, score.probs):
+                    values[first_byte : first_byte + window.scored] = window_values
             self._next += 1
         return self._next == len(self.windows)
+
+
+def scored_documents(
+    model,
+    documents: Iterable[Document],
+    *,
+    count_units: Callable[[bytes], int] = len,
+    context: int,
+    stride: int,
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    transform: Callable[[int, bytes], bytes] | None = None,
+    per_position: bool = False,
+    on_batch: Callable[[int, float], None] | None = None,
+    on_empty: Callable[[int, Document], None] | None = None,
+) -> Iterator[ScoredDocument]:
+    """Every non-empty document of `documents`, scored, as it completes (not in reading order:
+    batches are sorted by length). The windowing and batching rules of the module docstring.
+
+    transform(document_index, data) -> data: applied before scoring (perturbations);
+    document_index counts all documents in reading order, empty ones included.
+    on_batch(scored bytes, nats) after every forward pass; on_empty(index, document) for each empty one.
+    """
+    if batch_size < 1:
+        from hnet_cli.errors import ConfigError
+
+        raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
+    device = torch.device(device)
+    # One forward pass holds at most batch_size x context tokens (padding included):
+    # batch_size full windows, or more rows when documents are shorter than the context.
+    budget = batch_size * context
+    model = for_inference(model, device, budget)
+    num_stages = model.config.num_stages
+
+    def jobs():
+        for index, doc in enumerate(documents):
+            data = doc.data if transform is None else transform(index, doc.data)
+            if not data:
+                if on_empty is not None:
+                    on_empty(index, doc)
+                continue
+            windows = plan_windows(len(data), context, stride)
+            open_doc = ScoredDocument(index, doc, data, windows, count_units(data), num_stages, per_position)
+            for k, window in enumerate(windows):
+                yield open_doc, k, window
+
+    for group in length_sorted_groups(jobs(), SORT_GROUP_BATCHES * budget):
+        for batch in token_budget_batches(group, budget):
+            scores = score_windows(model, [(d.data, w) for d, _, w in batch], device, dtype, per_position)
+            done = []
+            for (open_doc, k, window), score in zip(batch, scores):
+                if open_doc.receive(k, score):
+                    done.append(open_doc)
+            if on_batch is not None:
+                on_batch(sum(w.scored for _, _, w in batch), sum(score.nats for score in scores))
+            yield from done
 
 
 def evaluate_documents(
@@ -187,63 +259,41 @@ def evaluate_documents(
     transform(document_index, data) -> data: applied before scoring (perturbations);
     document_index counts all documents in reading order, empty ones included.
     """
-    if batch_size < 1:
-        from hnet_cli.errors import ConfigError
-
-        raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
-    device = torch.device(device)
     reporter = reporter or NullReporter()
-    # One forward pass holds at most batch_size x context tokens (padding included):
-    # batch_size full windows, or more rows when documents are shorter than the context.
-    budget = batch_size * context
-    model = for_inference(model, device, budget)
     num_stages = model.config.num_stages
     result = PassResult(corpus=Score(), original_bytes=0, stages=[StageStats(s) for s in range(num_stages)])
-
-    def jobs():
-        for index, doc in enumerate(documents):
-            data = doc.data if transform is None else transform(index, doc.data)
-            if not data:
-                result.empty_documents += 1
-                continue
-            windows = plan_windows(len(data), context, stride)
-            open_doc = _OpenDocument(index, doc, data, windows, count_units(data), num_stages)
-            for k, window in enumerate(windows):
-                yield open_doc, k, window
-
-    def finish(open_doc: _OpenDocument) -> None:
-        n = len(open_doc.data)
-        score = Score(bits=open_doc.nats / LN2, bytes=n, units=open_doc.units, documents=1)
-        result.corpus.add(score)
-        result.original_bytes += len(open_doc.doc.data)
-        for total, stage in zip(result.stages, open_doc.chunks.finish(n)):
-            total.merge(stage)
-        if keep_files:
-            source = file_of(open_doc.doc)
-            result.files.setdefault(source, Score()).add(score)
-            first_index[source] = min(first_index.get(source, open_doc.index), open_doc.index)
-        if keep_records:
-            result.records.append(RecordScore(open_doc.index, open_doc.doc.source, open_doc.doc.name, score, len(open_doc.doc.data)))
-
     first_index: dict[str, int] = {}
-    running_nats, running_bytes = 0.0, 0  # over windows scored so far, for the progress line
+    running = {"nats": 0.0, "bytes": 0}  # over windows scored so far, for the progress line
+
+    def on_empty(_index, _doc) -> None:
+        result.empty_documents += 1
+
+    def on_batch(scored_bytes: int, nats: float) -> None:
+        running["nats"] += nats
+        running["bytes"] += scored_bytes
+        elapsed = time.perf_counter() - start
+        reporter.advance(scored_bytes, bpb=running["nats"] / LN2 / max(running["bytes"], 1),
+                         bytes_per_s=running["bytes"] / elapsed if elapsed > 0 else 0.0)
+
     reporter.start(description, total=total_bytes, unit="bytes")
     start = time.perf_counter()
-    for group in length_sorted_groups(jobs(), SORT_GROUP_BATCHES * budget):
-        for batch in token_budget_batches(group, budget):
-            scores = score_windows(model, [(d.data, w) for d, _, w in batch], device, dtype)
-            scored_bytes = 0
-            for (open_doc, k, window), score in zip(batch, scores):
-                result.windows += 1
-                result.forwarded_tokens += window.length
-                scored_bytes += window.scored
-                running_nats += score.nats
-                if open_doc.receive(k, score):
-                    finish(open_doc)
-            running_bytes += scored_bytes
-            elapsed = time.perf_counter() - start
-            reporter.advance(scored_bytes, bpb=running_nats / LN2 / running_bytes,
-                             bytes_per_s=running_bytes / elapsed if elapsed > 0 else 0.0)
+    for done in scored_documents(model, documents, count_units=count_units, context=context, stride=stride,
+                                 batch_size=batch_size, device=device, dtype=dtype, transform=transform,
+                                 on_batch=on_batch, on_empty=on_empty):
+        n = len(done.data)
+        result.windows += len(done.windows)
+        result.forwarded_tokens += sum(w.length for w in done.windows)
+        score = Score(bits=done.nats / LN2, bytes=n, units=done.units, documents=1)
+        result.corpus.add(score)
+        result.original_bytes += len(done.doc.data)
+        for total, stage in zip(result.stages, done.chunks.finish(n)):
+            total.merge(stage)
+        if keep_files:
+            source = file_of(done.doc)
+            result.files.setdefault(source, Score()).add(score)
+            first_index[source] = min(first_index.get(source, done.index), done.index)
+        if keep_records:
+            result.records.append(RecordScore(done.index, done.doc.source, done.doc.name, score, len(done.doc.data)))
     result.seconds = time.perf_counter() - start
     # Documents finish out of order (batches are sorted by length); report in reading order.
     result.records.sort(key=lambda r: r.index)

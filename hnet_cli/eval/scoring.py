@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hnet_cli.eval.chunk_stats import token_level_boundaries
+from hnet_cli.eval.chunk_stats import token_level_boundaries, token_level_probs
 from hnet_cli.eval.windows import Window, window_tokens
 from hnet_cli.runtime import autocast
 
@@ -23,6 +23,10 @@ class WindowScore:
 
     nats: float  # sum over its scored targets of -ln p(target)
     flags: list[torch.Tensor]  # per stage s, (window.scored,) bool: b^s at the scored bytes (cpu)
+    # With per_position: (window.scored,) float64 -ln p of each scored target, and per stage
+    # (window.scored,) float32 p^s at the scored bytes (NaN where a byte is no stage-s position).
+    nll: torch.Tensor | None = None
+    probs: list[torch.Tensor] | None = None
 
 
 def pad_batch(windows: list[tuple[bytes, Window]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,8 +42,11 @@ def pad_batch(windows: list[tuple[bytes, Window]]) -> tuple[torch.Tensor, torch.
 
 @torch.inference_mode()
 def score_windows(model, windows: list[tuple[bytes, Window]], device: torch.device,
-                  dtype: torch.dtype) -> list[WindowScore]:
-    """Score a batch of (document data, window) pairs in one forward pass."""
+                  dtype: torch.dtype, per_position: bool = False) -> list[WindowScore]:
+    """Score a batch of (document data, window) pairs in one forward pass.
+
+    per_position: also return each scored byte's -ln p and boundary probabilities.
+    """
     ids, mask = pad_batch(windows)
     ids, mask = ids.to(device), mask.to(device)
     with autocast(device, dtype):
@@ -53,15 +60,23 @@ def score_windows(model, windows: list[tuple[bytes, Window]], device: torch.devi
     first = torch.tensor([w.score_from - w.start for _, w in windows], device=device)
     length = torch.tensor([w.length for _, w in windows], device=device)
     scored = (target_pos[None] >= first[:, None]) & (target_pos[None] < length[:, None])
-    nats = (nll.double() * scored).sum(dim=1).tolist()
+    nll = nll.double()
+    nats = (nll * scored).sum(dim=1).tolist()
 
     masks = [s.boundary_mask.cpu() for s in out.stages]
     valid = [s.valid.cpu() for s in out.stages]
+    probs = [s.boundary_prob.float().cpu() for s in out.stages] if per_position else []
+    nll = nll.cpu() if per_position else None
     results = []
     for row, (_, window) in enumerate(windows):
         flags = []
+        first_row = window.score_from - window.start  # the first scored token, window-relative
         if masks:
-            first_row = window.score_from - window.start
             flags = [f[first_row:] for f in token_level_boundaries(masks, valid, row, window.length)]
-        results.append(WindowScore(nats[row], flags))
+        result = WindowScore(nats[row], flags)
+        if per_position:
+            # target token k is predicted at position k - 1
+            result.nll = nll[row, first_row - 1 : window.length - 1].clone()
+            result.probs = [p[first_row:].clone() for p in token_level_probs(probs, masks, valid, row, window.length)]
+        results.append(result)
     return results

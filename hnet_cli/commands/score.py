@@ -36,10 +36,10 @@ Examples:
 
 \b
   hnet score genome.fa.gz -m runs/dna > records.tsv
-  hnet score genome.fa.gz -m runs/dna -f bedgraph --output genome.bedGraph   # load in IGV
+  hnet score genome.fa.gz -m runs/dna -f bedgraph -o genome.bedGraph   # load in IGV
   hnet score genome.fa -m runs/dna -f bedgraph --tracks surprisal --no-track-line | bedtools map -a genes.bed -b - -c 4 -o mean
   hnet score genome.fa -m runs/dna --regions genes.bed -f json
-  hnet score -m runs/dna --variants calls.vcf.gz --reference ref.fa --flank 128 --both-strands --output scored.vcf
+  hnet score -m runs/dna --variants calls.vcf.gz --reference ref.fa --flank 128 --both-strands -o scored.vcf
   bcftools view -i 'HNET_DLL < -2' scored.vcf
 """
 
@@ -53,12 +53,12 @@ def score_command(
                                          help="Model config, for official .pt checkpoints."),
     domain: Optional[str] = typer.Option(None, "--domain", "-d",
                                          help="Input domain. Default: the run's own, else dna for FASTA/FASTQ names, else text."),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-o", metavar="KEY=VALUE",
+    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
                                                    help="A reader option (repeatable); see `hnet domains NAME`."),
     fmt: str = typer.Option("auto", "--format", "-f",
                             help="auto|tsv|json|bedgraph|vcf (auto: vcf with --variants, else from the --output "
                                  "suffix, else tsv)."),
-    output: str = typer.Option("-", "--output", metavar="FILE|-",
+    output: str = typer.Option("-", "--output", "-o", metavar="FILE|-",
                                help="Where to write (- = stdout). Written to a temp file, renamed on success."),
     tracks: str = typer.Option("surprisal,boundary_prob", "--tracks", help="bedGraph quantities: surprisal, boundary_prob."),
     stage: str = typer.Option("0", "--stage", "-s", help="Stages of the boundary_prob tracks: all, or e.g. 0 or 0,1."),
@@ -75,7 +75,7 @@ def score_command(
                                           help="Only the intervals of this BED file (0-based, half-open)."),
     variants: Optional[str] = typer.Option(None, "--variants", metavar="CALLS.vcf[.gz]",
                                            help="Score the variants of this VCF/BCF (- = stdin) against --reference."),
-    reference: Optional[str] = typer.Option(None, "--reference", "-r", metavar="REF.fa[.gz]",
+    reference: Optional[str] = typer.Option(None, "--reference", metavar="REF.fa[.gz]",
                                             help="Reference FASTA of the VCF (plain, bgzip or gzip)."),
     flank: int = typer.Option(256, "--flank", help="Reference bases on each side of a variant."),
     both_strands: bool = typer.Option(False, "--both-strands", help="Variants: also score the reverse complement."),

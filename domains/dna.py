@@ -18,7 +18,7 @@ from typing import Iterator
 
 from hnet_cli.data.documents import Document
 from hnet_cli.data.domain import Domain, DomainOption
-from hnet_cli.data.readers.fasta import SequenceDocuments, iter_fasta, iter_fastq, short_record
+from hnet_cli.data.readers.fasta import SequenceDocuments, iter_fasta, iter_fastq, reverse_complement, short_record
 from hnet_cli.data.readers.sources import STDIN, open_input, read_errors, sniff, strip_compression_suffix
 from hnet_cli.data.readers.stats import ReadStats
 from hnet_cli.errors import InputError
@@ -29,17 +29,6 @@ DATA = pathlib.Path(__file__).parent / "data"
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".ffn", ".frn", ".fas", ".seq")
 FASTQ_SUFFIXES = (".fq", ".fastq")
-
-# Complement of every IUPAC code (ambiguity codes map to their complements), both cases.
-_COMPLEMENT = bytes.maketrans(
-    b"ACGTURYSWKMBDHVNacgturyswkmbdhvn",
-    b"TGCAAYRSWMKVHDBNtgcaayrswmkvhdbn",
-)
-
-
-def reverse_complement(bases: bytes) -> bytes:
-    return bases.translate(_COMPLEMENT)[::-1]
-
 
 class DnaDomain(Domain):
     name = "dna"

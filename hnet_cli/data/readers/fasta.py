@@ -33,6 +33,17 @@ MAX_HEADER_BYTES = 1 << 20
 NUCLEOTIDES = b"ACGTUNRYSWKMBDHVacgtunryswkmbdhv-"
 _WHITESPACE = b" \t\r\n"
 
+# Complement of every IUPAC code (ambiguity codes map to their complements), both cases.
+_COMPLEMENT = bytes.maketrans(
+    b"ACGTURYSWKMBDHVNacgturyswkmbdhvn",
+    b"TGCAAYRSWMKVHDBNtgcaayrswmkvhdbn",
+)
+
+
+def reverse_complement(bases: bytes) -> bytes:
+    """The other strand, 5' to 3': each IUPAC code complemented, then the order reversed."""
+    return bases.translate(_COMPLEMENT)[::-1]
+
 
 def _first_invalid(segment: bytes, allowed: bytes) -> int | None:
     """Index in `segment` of its first byte outside `allowed` (whitespace aside), or None."""

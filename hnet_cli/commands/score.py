@@ -37,7 +37,7 @@ Examples:
 \b
   hnet score genome.fa.gz -m runs/dna > records.tsv
   hnet score genome.fa.gz -m runs/dna -f bedgraph -o genome.bedGraph   # load in IGV
-  hnet score genome.fa -m runs/dna -f bedgraph --tracks surprisal --no-track-line | bedtools map -a genes.bed -b - -c 4 -o mean
+  hnet score genome.fa -m runs/dna -f bedgraph --tracks surprisal --no-track-line | sort -k1,1 -k2,2n > s.bg
   hnet score genome.fa -m runs/dna --regions genes.bed -f json
   hnet score -m runs/dna --variants calls.vcf.gz --reference ref.fa --flank 128 --both-strands -o scored.vcf
   bcftools view -i 'HNET_DLL < -2' scored.vcf

@@ -64,20 +64,13 @@ def run_embed(request: EmbedRequest, reporter=None, model=None) -> EmbedResult:
     from hnet_cli.chunk.pipeline import join_continued
     from hnet_cli.embed.stream import check_request, embed_documents
     from hnet_cli.embed.writers import open_writer, resolve_format
-    from hnet_cli.eval.windows import check_window_args, default_stride
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
-    from hnet_cli.score.api import default_context, open_inputs
+    from hnet_cli.score.api import window_settings, open_inputs
 
     fmt = resolve_format(request.format, request.output)
-    context = request.context
-    notes = []
-    if context is None:
-        context, note = default_context(request.model)
-        notes += [note] if note else []
-    stride = default_stride(context) if request.stride is None else request.stride
-    check_window_args(context, stride)
+    context, stride, notes = window_settings(request.model, request.context, request.stride)
     domain, options, regions = open_inputs(request, request.model)
     if request.rc_average and domain.name != "dna":
         raise ConfigError(f"--rc-average pairs the two DNA strands; the input is read as {domain.name}")

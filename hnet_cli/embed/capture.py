@@ -15,8 +15,10 @@ being an isotropic stack). What is taken from one forward pass:
                             stage-s boundaries b^s_t = 1, BOS's included
 
 Both are read with forward hooks on the stage modules, so the model's own
-forward runs unchanged (the same code `hnet eval` runs), and each is given
-with the token index where its position (or chunk) begins.
+forward runs unchanged (the same code `hnet eval` runs, including its fixed-shape
+wrapper on GPUs, hnet_cli.model.fast.for_inference, whose padding the valid
+masks cut away), and each is given with the token index where its position
+(or chunk) begins.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from hnet_cli.runtime import autocast
 
 def stage_modules(model: HNetLM) -> list[HNet]:
     """The stage-s network for s = 0 .. S (the backbone first, the innermost last)."""
+    model = getattr(model, "model", model)  # the plain model inside an inference wrapper
     modules = [model.backbone]
     while not modules[-1].is_innermost:
         modules.append(modules[-1].main_network)
@@ -56,22 +59,17 @@ def capture(model: HNetLM, ids: torch.Tensor, mask: torch.Tensor, stage: int, pe
     if per == "chunk":
         def pre_hook(_module, args):
             captured["x"], captured["valid"] = args[0], args[1].mask
-        hooks.append(modules[stage + 1].register_forward_pre_hook(pre_hook))
-    elif stage > 0:
+        hook = modules[stage + 1].register_forward_pre_hook(pre_hook)
+    else:  # stage 0's output is what the LM head reads (HNetOutput.hidden)
         def post_hook(_module, args, output):
             captured["x"], captured["valid"] = output[0], args[1].mask
-        hooks.append(modules[stage].register_forward_hook(post_hook))
+        hook = modules[stage].register_forward_hook(post_hook)
     try:
         with autocast(device, dtype):
-            out = model(ids.to(device), mask=mask.to(device), return_hidden=per != "chunk" and stage == 0)
+            out = model(ids.to(device), mask=mask.to(device))
     finally:
-        for hook in hooks:
-            hook.remove()
-    if per != "chunk" and stage == 0:
-        x, valid = out.hidden, mask.to(device)
-    else:
-        x, valid = captured["x"], captured["valid"]
-    x = x.float().cpu()
+        hook.remove()
+    x, valid = captured["x"].float().cpu(), captured["valid"]
     valid = valid.cpu()
     boundary_masks = [s.boundary_mask.cpu() for s in out.stages]
     stage_valid = [s.valid.cpu() for s in out.stages]

@@ -36,6 +36,7 @@ from hnet_cli.embed.capture import RowStates, capture
 from hnet_cli.errors import ConfigError
 from hnet_cli.eval.scoring import pad_batch
 from hnet_cli.eval.windows import Window, plan_windows
+from hnet_cli.model.fast import for_inference
 
 PER = ("byte", "chunk")
 POOLS = ("mean", "last", "chunk-mean")
@@ -184,9 +185,10 @@ def embed_documents(
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
     device = torch.device(device)
+    budget = batch_size * context
+    model = for_inference(model, device, budget)  # eval's fixed-shape forward on GPUs; the model itself elsewhere
     capture_per = "chunk" if (per == "chunk" and pool is None) or pool == "chunk-mean" else "position"
     strands = 2 if rc_average else 1
-    budget = batch_size * context
 
     def jobs():
         for doc in documents:

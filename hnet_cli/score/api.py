@@ -87,14 +87,21 @@ def parse_tracks(text: str) -> list[str]:
     return tracks
 
 
-def default_context(model_path: str) -> tuple[int, str]:
-    """The training length recorded in the model's run, else 8192, and a note saying which."""
+def window_settings(model_path: str, context: int | None, stride: int | None) -> tuple[int, int, list[str]]:
+    """(context, stride, notes): the given values, else the training length recorded in the
+    model's run (else 8192) and half of it; checked as `hnet eval` checks them."""
     from hnet_cli.eval.models import training_context
+    from hnet_cli.eval.windows import check_window_args, default_stride
 
-    found = training_context(model_path)
-    if found is None:
-        return DEFAULT_CONTEXT, ""
-    return found[0], f"context {found[0]} (the training length, from {found[1]})"
+    notes = []
+    if context is None:
+        found = training_context(model_path)
+        context = DEFAULT_CONTEXT if found is None else found[0]
+        if found is not None:
+            notes.append(f"context {found[0]} (the training length, from {found[1]})")
+    stride = default_stride(context) if stride is None else stride
+    check_window_args(context, stride)
+    return context, stride, notes
 
 
 def open_inputs(request, model_path: str):
@@ -117,7 +124,6 @@ def run_score(request: ScoreRequest, reporter=None, model=None) -> ScoreResult:
     """Run `hnet score` (see the module docstring). `model`: an already loaded HNetLM."""
     import hnet_cli
     from hnet_cli.chunk.pipeline import join_continued, parse_stages
-    from hnet_cli.eval.windows import check_window_args, default_stride
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
@@ -130,13 +136,7 @@ def run_score(request: ScoreRequest, reporter=None, model=None) -> ScoreResult:
         return run_variant_scoring(request, reporter=reporter, model=model)
     fmt = resolve_format(request.format, request.output)
     tracks = parse_tracks(request.tracks)
-    notes = []
-    context = request.context
-    if context is None:
-        context, note = default_context(request.model)
-        notes += [note] if note else []
-    stride = default_stride(context) if request.stride is None else request.stride
-    check_window_args(context, stride)
+    context, stride, notes = window_settings(request.model, request.context, request.stride)
     if request.batch_size < 1:
         raise ConfigError(f"--batch-size {request.batch_size}: must be at least 1")
     domain, options, regions = open_inputs(request, request.model)

@@ -109,11 +109,10 @@ def run_variant_scoring(request, reporter=None, model=None):
     from hnet_cli.data.readers.fasta import reverse_complement
     from hnet_cli.data.documents import Document
     from hnet_cli.eval.corpus import scored_documents
-    from hnet_cli.eval.windows import check_window_args, default_stride
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
-    from hnet_cli.score.api import ScoreResult, default_context, resolve_format
+    from hnet_cli.score.api import ScoreResult, window_settings, resolve_format
     from hnet_cli.score.reference import ReferenceGenome, quiet_htslib, require_pysam
 
     pysam = require_pysam()
@@ -126,13 +125,7 @@ def run_variant_scoring(request, reporter=None, model=None):
         raise ConfigError(f"--flank {request.flank}: must be 0 or more bases")
     if request.variants != "-" and not os.path.exists(request.variants):
         raise InputError(request.variants, "VCF not found")
-    notes = []
-    context = request.context
-    if context is None:
-        context, note = default_context(request.model)
-        notes += [note] if note else []
-    stride = default_stride(context) if request.stride is None else request.stride
-    check_window_args(context, stride)
+    context, stride, notes = window_settings(request.model, request.context, request.stride)
     reference = ReferenceGenome(request.reference)
     try:
         with quiet_htslib():

@@ -60,24 +60,24 @@ def embedding_dim(config, stage: int, chunks: bool) -> int:
 
 def run_embed(request: EmbedRequest, reporter=None, model=None) -> EmbedResult:
     """Run `hnet embed` (see the module docstring). `model`: an already loaded HNetLM."""
-    import hnet_cli
     from hnet_cli.chunk.pipeline import join_continued
     from hnet_cli.embed.stream import check_request, embed_documents
     from hnet_cli.embed.writers import open_writer, resolve_format
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
-    from hnet_cli.score.api import window_settings, open_inputs
+    from hnet_cli.score.api import resolve_inputs, window_settings
 
     fmt = resolve_format(request.format, request.output)
-    context, stride, notes = window_settings(request.model, request.context, request.stride)
-    domain, options, regions = open_inputs(request, request.model)
+    found, options, regions = resolve_inputs(request)
+    domain = found.domain
+    context, stride, notes = window_settings(found, request.context, request.stride)
     if request.rc_average and domain.name != "dna":
         raise ConfigError(f"--rc-average pairs the two DNA strands; the input is read as {domain.name}")
     device = pick_device(request.device)
     dtype = pick_dtype(request.dtype, device)
     if model is None:
-        model = hnet_cli.load(request.model, config=request.config, device=device)
+        model = found.load(device)
     check_request(model.config.num_stages, request.per, request.stage, request.pool, request.rc_average)
     chunks = request.pool == "chunk-mean" or (request.per == "chunk" and request.pool is None)
     dim = embedding_dim(model.config, request.stage, chunks)

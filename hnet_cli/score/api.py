@@ -87,42 +87,44 @@ def parse_tracks(text: str) -> list[str]:
     return tracks
 
 
-def window_settings(model_path: str, context: int | None, stride: int | None) -> tuple[int, int, list[str]]:
-    """(context, stride, notes): the given values, else the training length recorded in the
-    model's run (else 8192) and half of it; checked as `hnet eval` checks them."""
-    from hnet_cli.eval.models import training_context
+def window_settings(found, context: int | None, stride: int | None) -> tuple[int, int, list[str]]:
+    """(context, stride, notes): the given values, else the length the model was trained on
+    (found: hnet_cli.run.resolve's answer; else 8192) and half of it; checked as eval checks them."""
     from hnet_cli.eval.windows import check_window_args, default_stride
 
     notes = []
     if context is None:
-        found = training_context(model_path)
-        context = DEFAULT_CONTEXT if found is None else found[0]
-        if found is not None:
-            notes.append(f"context {found[0]} (the training length, from {found[1]})")
+        context = found.context or DEFAULT_CONTEXT
+        if found.context:
+            notes.append(f"context {found.context} (the training length, from {found.context_from})")
     stride = default_stride(context) if stride is None else stride
     check_window_args(context, stride)
     return context, stride, notes
 
 
-def open_inputs(request, model_path: str):
-    """(domain, reader options, RegionFilter or None): the input read as `hnet chunk` reads it."""
-    from hnet_cli.chunk.pipeline import pick_domain, reading_options
+def resolve_inputs(request):
+    """(resolved model, reader options, RegionFilter or None): the input read as `hnet chunk`
+    reads it (the run's own domain and options; DNA keeps runs of N unless told)."""
+    from hnet_cli.data.domain import option_pairs
     from hnet_cli.data.regions import RegionFilter, gather_regions
-    from hnet_cli.runinfo import trained_on
+    from hnet_cli.run import resolve
+    from hnet_cli.run.resolve import DEFAULT
 
-    trained = trained_on(model_path)
-    domain = pick_domain(request.domain, request.paths, trained)
-    options = reading_options(domain, request.domain_options, trained)
+    found = resolve(request.model, request.domain, option_pairs(request.domain_options), config=request.config,
+                    paths=request.paths)
+    if found.domain_from == DEFAULT and not request.paths:
+        raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
+    options = dict(found.options)
+    if found.domain.name == "dna" and "n_split" in options and "n_split" not in found.given_options:
+        options["n_split"] = 0  # keep N runs: tracks and rows then cover whole records
     for path in request.paths:
-        domain.check_input(path)
+        found.domain.check_input(path)
     wanted = gather_regions(request.region, request.regions)
-    regions = RegionFilter(wanted) if wanted else None
-    return domain, options, regions
+    return found, options, (RegionFilter(wanted) if wanted else None)
 
 
 def run_score(request: ScoreRequest, reporter=None, model=None) -> ScoreResult:
     """Run `hnet score` (see the module docstring). `model`: an already loaded HNetLM."""
-    import hnet_cli
     from hnet_cli.chunk.pipeline import join_continued, parse_stages
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
@@ -136,15 +138,16 @@ def run_score(request: ScoreRequest, reporter=None, model=None) -> ScoreResult:
         return run_variant_scoring(request, reporter=reporter, model=model)
     fmt = resolve_format(request.format, request.output)
     tracks = parse_tracks(request.tracks)
-    context, stride, notes = window_settings(request.model, request.context, request.stride)
+    found, options, regions = resolve_inputs(request)
+    domain = found.domain
+    context, stride, notes = window_settings(found, request.context, request.stride)
     if request.batch_size < 1:
         raise ConfigError(f"--batch-size {request.batch_size}: must be at least 1")
-    domain, options, regions = open_inputs(request, request.model)
 
     device = pick_device(request.device)
     dtype = pick_dtype(request.dtype, device)
     if model is None:
-        model = hnet_cli.load(request.model, config=request.config, device=device)
+        model = found.load(device)
     stages = []  # boundary-probability tracks; an isotropic model has none
     if fmt == "bedgraph" and "boundary_prob" in tracks and model.config.num_stages > 0:
         stages = parse_stages(request.stages, model.config.num_stages)

@@ -105,7 +105,6 @@ class _BgzfText:
 
 def run_variant_scoring(request, reporter=None, model=None):
     """`hnet score --variants`: see the module docstring. Returns a ScoreResult."""
-    import hnet_cli
     from hnet_cli.data.readers.fasta import reverse_complement
     from hnet_cli.data.documents import Document
     from hnet_cli.eval.corpus import scored_documents
@@ -125,7 +124,10 @@ def run_variant_scoring(request, reporter=None, model=None):
         raise ConfigError(f"--flank {request.flank}: must be 0 or more bases")
     if request.variants != "-" and not os.path.exists(request.variants):
         raise InputError(request.variants, "VCF not found")
-    context, stride, notes = window_settings(request.model, request.context, request.stride)
+    from hnet_cli.run import resolve
+
+    found = resolve(request.model, config=request.config)
+    context, stride, notes = window_settings(found, request.context, request.stride)
     reference = ReferenceGenome(request.reference)
     try:
         with quiet_htslib():
@@ -135,7 +137,7 @@ def run_variant_scoring(request, reporter=None, model=None):
     device = pick_device(request.device)
     dtype = pick_dtype(request.dtype, device)
     if model is None:
-        model = hnet_cli.load(request.model, config=request.config, device=device)
+        model = found.load(device)
     reporter = reporter or NullReporter()
 
     header = vcf_in.header  # extended in place: records read from here on carry the new INFO keys

@@ -229,7 +229,10 @@ def _read_raw(name_or_path: str) -> tuple[dict, str]:
         raise ConfigError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a recipe is a JSON object")
-    _check_keys(data, source)
+    # A run's own RUN/recipe.json (a resolved recipe) names the recipe it came from; it is
+    # accepted as a recipe file, named like any other by the file it is read from.
+    _check_keys(data, source, allow_name=True)
+    data.pop("name", None)
     return data, source
 
 

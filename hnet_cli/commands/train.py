@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -24,6 +25,8 @@ Examples:
   hnet train --domain text book.txt --set train.lr=3e-3 --set model.d_model=[64,128]
   hnet train --domain dna --arch transformer              # FLOP-matched isotropic baseline
   hnet train --resume runs/dna --steps 1200               # continue (and lengthen) a run
+  hnet train --init-from runs/dna genome2.fa.gz -o runs/dna-ft --freeze encoder,routing --steps 300   # fine-tune
+  hnet train --recipe runs/dna/recipe.json --domain dna other.fa -o runs/again   # a run's own recipe
   torchrun --nproc_per_node 4 -m hnet_cli train --domain text big.parquet --recipe small
   hnet train --list-recipes
 """
@@ -66,6 +69,15 @@ def train_command(
                                                    help="A reader option of the domain (repeatable)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN", help="Continue the run in RUN exactly."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", metavar="RUN|CHECKPOINT",
+                                            help="Fine-tune: start from these weights (a run, a checkpoint dir, "
+                                                 ".safetensors or an official .pt with --config); its "
+                                                 "architecture replaces the recipe's model."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="CONFIG.json",
+                                         help="Model config of an official .pt given to --init-from."),
+    freeze: Optional[str] = typer.Option(None, "--freeze", metavar="PARTS",
+                                         help="Keep these parts as loaded: embeddings, lm_head, encoder, decoder, "
+                                              "routing, main (comma list; PART.S for stage S only)."),
     force: bool = typer.Option(False, "--force", help="Start over in an existing run directory."),
     list_recipes: bool = typer.Option(False, "--list-recipes", help="List the bundled recipes and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON on stdout."),
@@ -90,7 +102,8 @@ def train_command(
     reporter = make_reporter(quiet=quiet)
     if resume is not None:
         given = [flag for flag, value in (("PATHS", paths), ("--domain", domain), ("--recipe", recipe), ("--set", overrides),
-                                          ("--domain-opt", domain_opt), ("--force", force),
+                                          ("--domain-opt", domain_opt), ("--force", force), ("--init-from", init_from),
+                                          ("--freeze", freeze), ("--config", config),
                                           ("--arch", arch if arch != "hnet" else None)) if value]
         if given:
             raise ConfigError(f"--resume continues a run with its own recipe and data; drop {', '.join(given)} "
@@ -106,9 +119,26 @@ def train_command(
 
         if arch not in ARCHS:
             raise ConfigError(f"--arch {arch!r}: choose one of {', '.join(ARCHS)}")
+        if config is not None and init_from is None:
+            raise ConfigError("--config gives the architecture of an official .pt for --init-from")
+        if init_from is not None and any(o.strip().startswith("model.") for o in overrides or []):
+            raise ConfigError("--init-from keeps the source's architecture; model.* cannot be --set")
+        if init_from is not None and arch != "hnet":
+            raise ConfigError("--init-from keeps the source's architecture; --arch does not apply")
+        if domain is None and init_from is not None:
+            from hnet_cli.run import resolve
+
+            domain = resolve(init_from, config=config, paths=list(paths or [])).domain.name  # as the source was trained
         dom = get_domain(domain or "text")
         recipe_name = recipe or dom.default_recipe or "tiny"
         the_recipe = load_recipe(recipe_name, list(overrides or []))
+        if init_from is not None:
+            from hnet_cli.train.finetune import freeze_prefixes, source_config
+
+            the_recipe.model = source_config(init_from, config)
+            freeze_prefixes(freeze or "", the_recipe.model_config().num_stages)  # a bad --freeze fails before any work
+        elif freeze:
+            freeze_prefixes(freeze, the_recipe.model_config().num_stages)
         if steps is not None:
             if steps <= 0:
                 raise ConfigError("--steps must be positive")
@@ -119,8 +149,12 @@ def train_command(
         for pair in domain_opt or []:
             key = pair.partition("=")[0].strip()
             given_options[key] = dom.parse_options([pair])[key]
+        if out is None and init_from is not None:
+            out = f"runs/{Path(init_from.rstrip('/')).stem}-finetune"
         job = TrainJob(recipe=the_recipe, domain=dom.name, paths=list(paths or []), domain_options=given_options,
-                       out=out or default_out(dom, recipe_name, arch), arch=arch, device=device, force=force)
+                       out=out or default_out(dom, recipe_name, arch), arch=arch, device=device, force=force,
+                       init_from=init_from, init_config=config,
+                       freeze=[p.strip() for p in (freeze or "").split(",") if p.strip()])
         result = train(job, reporter=reporter)
 
     if result.rank != 0:  # under torchrun, process 0 reports

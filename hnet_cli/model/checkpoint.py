@@ -95,6 +95,20 @@ def _find_config(path: Path, config) -> HNetConfig:
     raise ConfigError(f"{path}: no config given; pass --config CONFIG.json (the model's JSON config)")
 
 
+def checkpoint_config(path: str | Path, config=None) -> HNetConfig:
+    """The config of the model `load(path, config)` would return, without reading its weights."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.is_dir():
+        return load_config(config) if config is not None else HNetConfig.from_json(resolve_checkpoint_dir(path) / CONFIG_NAME)
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise CheckpointError(
+            f"{path}: not a checkpoint (expected a run or checkpoint directory, a .safetensors or a .pt file)"
+        )
+    return _find_config(path, config)
+
+
 def build_model(config, device=None, dtype=None) -> HNetLM:
     return HNetLM(load_config(config), device=device, dtype=dtype)
 
@@ -106,19 +120,8 @@ def load(path: str | Path, config=None, device="cpu", dtype=None) -> HNetLM:
     (otherwise looked for next to the file). The model is returned in eval mode.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    if path.is_dir():
-        ckpt = resolve_checkpoint_dir(path)
-        cfg = load_config(config) if config is not None else HNetConfig.from_json(ckpt / CONFIG_NAME)
-        weights = ckpt / WEIGHTS_NAME
-    else:
-        if path.suffix.lower() not in WEIGHT_SUFFIXES:
-            raise CheckpointError(
-                f"{path}: not a checkpoint (expected a run or checkpoint directory, a .safetensors or a .pt file)"
-            )
-        cfg = _find_config(path, config)
-        weights = path
+    cfg = checkpoint_config(path, config)
+    weights = resolve_checkpoint_dir(path) / WEIGHTS_NAME if path.is_dir() else path
     model = HNetLM(cfg, device="meta")
     model = model.to_empty(device=device)
     model.tie_weights()

@@ -48,7 +48,7 @@ def resume(run_dir: str | Path, device: str = "auto", steps: int | None = None, 
         recipe.train.max_time = None
     job = TrainJob(recipe=recipe, domain=info["domain"], paths=list(info.get("paths", [])),
                    domain_options=dict(info.get("domain_options", {})), out=run.path,
-                   arch=info.get("arch", "hnet"), device=device)
+                   arch=info.get("arch", "hnet"), device=device, freeze=list(info.get("freeze", [])))
     return _run(job, reporter or NullReporter(), resume=True)
 
 

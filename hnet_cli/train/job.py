@@ -20,6 +20,11 @@ class TrainJob:
     arch: str = "hnet"
     device: str = "auto"
     force: bool = False
+    # Fine-tuning (hnet_cli.train.finetune): start from these weights (recipe.model must be their
+    # config), with these parts frozen.
+    init_from: str | None = None
+    init_config: str | None = None  # config JSON for an official .pt given as init_from
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass

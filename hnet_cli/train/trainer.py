@@ -35,6 +35,7 @@ from hnet_cli.train.build import (
     speed_up, total_steps,
 )
 from hnet_cli.train.checkpointer import Checkpointer
+from hnet_cli.train.finetune import freeze, load_initial_weights
 from hnet_cli.train.health import CompressionWatch, TrainingDiverged
 from hnet_cli.train.job import TrainJob, TrainResult
 from hnet_cli.train.metrics import MetricsLog, read_metrics
@@ -116,9 +117,14 @@ class Trainer:
         self.state = TrainState(self.loader, watch, total_steps=total_steps(ts, self.loader.bytes_per_step))
         self.checkpointer = Checkpointer(self.run.path, ts.keep_checkpoints)
         latest = self.checkpointer.load_latest() if self.resuming else None
+        self.init_checkpoint = None
         if latest is not None:
             path, weights = latest[0], latest[1]
             load_state_dict_strict(self.model, {k: v.to(self.device) for k, v in weights.items()}, str(path))
+        elif self.job.init_from is not None:  # a fine-tune's first session: the source's weights, exactly
+            self.init_checkpoint = load_initial_weights(self.model, self.job.init_from, self.job.init_config)
+        # Frozen before the optimizer is built: it never holds them (also again on resume).
+        self.frozen = freeze(self.model, self.job.freeze) if self.job.freeze else []
         speed_up(self.model, ts, self.targets, self.device)
         self.sharded = self.dist.enabled and ts.parallel == "fsdp"
         if self.sharded:
@@ -165,8 +171,21 @@ class Trainer:
             "world_size": self.dist.world_size, "split": {"mode": split.mode, "val_fraction": split.val_fraction,
                                                            "val_bytes": split.validation_bytes, "val_units": self.val_units},
             "parameters": count_parameters(self.model), "flops_per_byte_at_targets": flops.per_byte,
-            "hnet_version": __version__,
+            "hnet_version": __version__, **self._finetune_record(),
         })
+
+    def _finetune_record(self) -> dict:
+        """run.json entries of a fine-tune (kept as first written when it resumes)."""
+        if self.resuming:
+            before = self.run.record(RUN_INFO_NAME) or {}
+            return {k: before[k] for k in ("init_from", "freeze", "frozen_parameters") if k in before}
+        if self.job.init_from is None and not self.job.freeze:
+            return {}
+        record = {"freeze": list(self.job.freeze), "frozen_parameters": len(self.frozen)}
+        if self.job.init_from is not None:
+            record["init_from"] = {"path": os.path.abspath(self.job.init_from), "checkpoint":
+                                   os.path.abspath(self.init_checkpoint), "config": self.job.init_config}
+        return record
 
     # ---- the loop ---------------------------------------------------------------------------
     @property

@@ -21,7 +21,7 @@ from hnet_cli.recipes import load_recipe
 from hnet_cli.train.finetune import freeze, freeze_prefixes
 from hnet_cli.train.metrics import read_metrics
 from model_helpers import tiny_model
-from train_helpers import micro_recipe
+from train_helpers import latest_step, micro_recipe
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 LAMBDA = Path(__file__).resolve().parents[1] / "domains" / "data" / "lambda_phage.fa.gz"
@@ -137,13 +137,6 @@ def test_finetune_errors_are_one_line(source, tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-def _latest_step(run: Path) -> int:
-    try:
-        return int((run / "checkpoints" / "LATEST").read_text().strip().split("_")[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 @pytest.mark.slow
 def test_sigkill_then_resume_of_a_finetune_is_exact(source, tmp_path):
     """Acceptance 5: a fine-tune killed with SIGKILL and resumed ends with the uninterrupted run's weights."""
@@ -157,12 +150,12 @@ def test_sigkill_then_resume_of_a_finetune_is_exact(source, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "hnet_cli", *args, "-o", str(cut)], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 600
-    while _latest_step(cut) < 10 and proc.poll() is None and time.monotonic() < deadline:
+    while latest_step(cut) < 10 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert 10 <= _latest_step(cut) < steps
+    assert 10 <= latest_step(cut) < steps
     resumed = subprocess.run([sys.executable, "-m", "hnet_cli", "train", "--resume", str(cut), "--json", "-q"],
                              env=ENV, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

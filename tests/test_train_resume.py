@@ -11,7 +11,7 @@ import pytest
 from safetensors.torch import load_file
 
 from hnet_cli.train.metrics import read_metrics
-from train_helpers import micro_recipe
+from train_helpers import latest_step, micro_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -21,13 +21,6 @@ STEPS = 60
 
 def hnet(*args, **kw):
     return subprocess.run([sys.executable, "-m", "hnet_cli", *args], capture_output=True, text=True, env=ENV, **kw)
-
-
-def latest_step(run_dir):
-    try:
-        return int((run_dir / "checkpoints" / "LATEST").read_text().strip().split("_")[1])
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def test_sigkill_then_resume_is_exact(tmp_path):

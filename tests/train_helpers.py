@@ -24,3 +24,11 @@ def micro_recipe(tmp_path, name="micro", **train) -> str:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(data))
     return str(path)
+
+
+def latest_step(run_dir) -> int:
+    """The step of RUN/checkpoints/LATEST (0 while there is none)."""
+    try:
+        return int((run_dir / "checkpoints" / "LATEST").read_text().strip().split("_")[1])
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -21,30 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hnet_cli.errors import ConfigError
+from hnet_cli.score.api import WindowedRequest
 
 
 @dataclass
-class EmbedRequest:
+class EmbedRequest(WindowedRequest):
     """Everything `hnet embed` takes; the defaults are the command's defaults."""
 
-    model: str
-    paths: list[str] = field(default_factory=list)
     output: str = "-"
     format: str = "auto"  # auto (from the suffix), parquet, npy, npz, safetensors
     per: str = "byte"
     pool: str | None = None  # mean, last, chunk-mean
     stage: int = 0
     rc_average: bool = False
-    config: str | None = None
-    domain: str | None = None
-    domain_options: list[str] = field(default_factory=list)
-    context: int | None = None  # None: the model's training length, else 8192
-    stride: int | None = None  # None: context // 2
-    batch_size: int = 8
-    device: str = "auto"
-    dtype: str = "auto"
-    region: list[str] = field(default_factory=list)
-    regions: str | None = None
 
 
 @dataclass

@@ -28,26 +28,32 @@ DEFAULT_CONTEXT = 8192
 
 
 @dataclass
-class ScoreRequest:
-    """Everything `hnet score` takes; the defaults are the command's defaults."""
+class WindowedRequest:
+    """What every job that reads a genome through a model's windows takes (score, embed)."""
 
     model: str
     paths: list[str] = field(default_factory=list)
     config: str | None = None
     domain: str | None = None
     domain_options: list[str] = field(default_factory=list)  # "key=value"
-    format: str = "auto"
-    output: str = "-"
-    tracks: str = "surprisal,boundary_prob"
-    stages: str = "0"
-    track_line: bool = True
     context: int | None = None  # None: the model's training length, else 8192
     stride: int | None = None  # None: context // 2
     batch_size: int = 8
     device: str = "auto"
     dtype: str = "auto"
-    region: list[str] = field(default_factory=list)
-    regions: str | None = None
+    region: list[str] = field(default_factory=list)  # "chr:start-end", 1-based inclusive
+    regions: str | None = None  # a BED file, 0-based half-open
+
+
+@dataclass
+class ScoreRequest(WindowedRequest):
+    """Everything `hnet score` takes; the defaults are the command's defaults."""
+
+    format: str = "auto"
+    output: str = "-"
+    tracks: str = "surprisal,boundary_prob"
+    stages: str = "0"
+    track_line: bool = True
     # --variants: see hnet_cli.score.variants
     variants: str | None = None
     reference: str | None = None

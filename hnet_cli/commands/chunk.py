@@ -59,7 +59,8 @@ def chunk_command(
                                                      "None: the domain's bundled sample."),
     model: str = typer.Option(..., "--model", "-m", metavar="RUN_OR_CHECKPOINT",
                               help="A run dir (its BEST, else LATEST checkpoint), a checkpoint dir, "
-                                   "a .safetensors file, or an official .pt (with --config)."),
+                                   "a .safetensors file, an official .pt (with --config), or a Hugging "
+                                   "Face Hub id (org/name[@revision])."),
     config: Optional[str] = typer.Option(None, "--config", metavar="CONFIG.json",
                                          help="Model config, for official .pt checkpoints."),
     domain: Optional[str] = typer.Option(None, "--domain", "-d",

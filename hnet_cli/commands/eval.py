@@ -11,10 +11,11 @@ import typer
 HELP = """Bits per byte (and per base / character) of one or more models on held-out data,
 with chunking statistics per stage, an optional robustness suite and a comparison table.
 
-ARGS are MODEL [MORE_MODELS...] PATHS...: the first argument is a model; a later one is
-a model if it ends in .pt or .safetensors or is a checkpoint directory (model.safetensors)
-or a training run (checkpoints/); everything else is data (files, directories, globs,
-- for stdin). With --model (repeatable) every argument is data.
+ARGS are MODEL [MORE_MODELS...] PATHS...: the first argument is a model (a path or a
+Hugging Face Hub id, org/name[@revision]); a later one is a model if it ends in .pt or
+.safetensors or is a checkpoint directory (model.safetensors or its shard index) or a
+training run (checkpoints/); everything else is data (files, directories, globs, - for
+stdin). With --model (repeatable) every argument is data.
 
 Each document is scored as in training: BOS (254) first, then its bytes; only the bytes
 count. Documents longer than --context are scored with sliding windows: every byte is

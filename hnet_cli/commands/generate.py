@@ -10,7 +10,8 @@ import typer
 HELP = """Sample continuations of prompts, streaming them as they are generated.
 
 MODEL is a run directory (its best checkpoint), a checkpoint directory, a
-.safetensors file, or an official .pt (with --config). Prompts come from
+.safetensors file, an official .pt (with --config), or a Hugging Face Hub id
+(org/name[@revision]; pip install 'hnet-cli[hub]'). Prompts come from
 --prompt TEXT, --prompt - (all of stdin), --prompt-file FILE (one prompt per
 line; JSON Lines with a "prompt" or "text" field, or --prompt-field; FASTA
 records for DNA models; - for stdin), or stdin when it is not a terminal.
@@ -36,7 +37,8 @@ Examples:
 
 
 def generate_command(
-    model: Path = typer.Argument(..., help="Run dir, checkpoint dir, .safetensors or official .pt file."),
+    model: str = typer.Argument(..., help="Run dir, checkpoint dir, .safetensors or official .pt file, "
+                                          "or a Hugging Face Hub id (org/name[@revision])."),
     prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Prompt text; - reads all of stdin."),
     prompt_file: Optional[str] = typer.Option(None, "--prompt-file",
                                               help="Prompts, one per line (or JSONL / FASTA); - for stdin."),
@@ -71,12 +73,13 @@ def generate_command(
     from hnet_cli.errors import CheckpointError, ConfigError
     from hnet_cli.generate.job import collect_prompts, is_sequence_domain, resolve_format, write_samples
     from hnet_cli.generate.sampling import SamplingParams
+    from hnet_cli.model.hub import is_hub_id
     from hnet_cli.outputs import open_output
     from hnet_cli.run import resolve
     from hnet_cli.runtime import pick_device, pick_dtype
 
     # Cheap checks first: a typo should not wait for a model to load.
-    if not model.exists():
+    if not Path(model).exists() and not is_hub_id(model):
         raise CheckpointError(f"{model}: checkpoint not found")
     if num_samples < 1:
         raise ConfigError(f"--num-samples must be at least 1, got {num_samples}")

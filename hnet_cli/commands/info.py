@@ -11,7 +11,7 @@ import typer
 HELP = """Describe a model: stages, layers, widths, parameter count and forward FLOPs per byte.
 
 MODEL is a run directory, a checkpoint directory, an official .pt (with --config),
-or a bare config JSON (no weights needed).
+a Hugging Face Hub id (org/name[@revision]), or a bare config JSON (no weights needed).
 
 Examples:
 
@@ -24,7 +24,7 @@ Examples:
 def register(app: typer.Typer) -> None:
     @app.command("info", help=HELP, no_args_is_help=True)
     def info(
-        model: Path = typer.Argument(..., help="Run dir, checkpoint dir, .pt/.safetensors file or config JSON."),
+        model: str = typer.Argument(..., help="Run dir, checkpoint dir, .pt/.safetensors file, Hub id or config JSON."),
         config: Optional[Path] = typer.Option(None, "--config", help="Config JSON for an official .pt checkpoint."),
         seq_len: int = typer.Option(8192, "--seq-len", help="Sequence length for attention FLOPs."),
         compression: Optional[str] = typer.Option(

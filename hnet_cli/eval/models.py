@@ -1,12 +1,14 @@
 """Which command-line arguments are models, and loading them for evaluation.
 
 The rule `hnet eval` uses to split `MODEL [MORE_MODELS...] PATHS...`:
-the first argument is always a model; every later argument is a model when it
+the first argument is always a model (a path or a Hub id, org/name[@revision]);
+every later argument is a model when it
  - ends in `.pt` or `.safetensors` (a weights file, whether or not it exists), or
- - is a directory holding `model.safetensors` (a checkpoint directory) or a
-   `checkpoints/` directory (a training run),
+ - is a directory holding `model.safetensors` or `model.safetensors.index.json`
+   (a checkpoint directory) or a `checkpoints/` directory (a training run),
 and data otherwise (files, directories, globs, `-` for stdin). `--model` (repeatable)
-names the models explicitly; then every positional argument is data.
+names the models explicitly (a later Hub id needs it); then every positional
+argument is data.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hnet_cli.errors import CheckpointError, ConfigError
-from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME
+from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, INDEX_NAME, WEIGHTS_NAME
 from hnet_cli.run import ResolvedModel, resolve
 
 WEIGHT_SUFFIXES = (".pt", ".safetensors")
@@ -30,7 +32,7 @@ def looks_like_model(arg: str) -> bool:
     if arg.endswith(WEIGHT_SUFFIXES):
         return True
     path = Path(arg)
-    return path.is_dir() and ((path / WEIGHTS_NAME).is_file() or (path / CHECKPOINTS_DIR).is_dir())
+    return path.is_dir() and any((path / name).exists() for name in (WEIGHTS_NAME, INDEX_NAME, CHECKPOINTS_DIR))
 
 
 def split_models_and_data(args: list[str], explicit_models: list[str] | None = None) -> tuple[list[str], list[str]]:

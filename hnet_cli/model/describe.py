@@ -26,7 +26,7 @@ def describe(source, config=None, seq_len: int = 8192, compression: list[float] 
         cfg = HNetConfig.from_json(path)
         model = HNetLM(cfg, device="meta")
     else:
-        model = load(path, config=config)
+        model = load(source, config=config)
         cfg = model.config
     flops = forward_flops_per_byte(cfg, seq_len, compression)
     stages = []

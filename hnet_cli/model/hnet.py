@@ -213,6 +213,9 @@ class HNetLM(nn.Module):
         self.backbone = HNet(config, stage=0, device=device, dtype=dtype)
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False, device=device, dtype=dtype)
         self.tie_weights()
+        # What a checkpoint says about this model (domain, reader options, recipe, ...):
+        # filled by hnet_cli.model.checkpoint.load, written again by save_model.
+        self.metadata: dict = {}
 
     def tie_weights(self) -> None:
         """Share lm_head and embedding weights when the config asks for it (again after `to_empty`)."""

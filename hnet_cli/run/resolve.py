@@ -5,18 +5,22 @@
     found.domain, found.options, found.context          # Domain, typed reader options, train.seq_len
     model = found.load(device)                          # HNetLM in eval mode (also found.model)
 
-The domain: the one named, else the one `hnet train` recorded for the run
-(RUN/run.json; a "domain" entry in the safetensors metadata of a bare weights
-file), else the domain that recognises every input file by its name (FASTA
-files read as dna), else the default domain (text).
+The model: anything `hnet_cli.model.checkpoint.locate` names (run or
+checkpoint folder, weights file, sharded folder, Hugging Face Hub id).
 
-The reader options: the domain's defaults; then the ones the run was trained
-with, when the domain is the trained one (a value this version no longer
+The domain: the one named, else the one `hnet train` recorded for the run
+(RUN/run.json), else the one the checkpoint records about itself (config.json's
+"hnet" block, or the safetensors header: a checkpoint folder outside its run,
+a saved or Hub model), else the domain that recognises every input file by
+its name (FASTA files read as dna), else the default domain (text).
+
+The reader options: the domain's defaults; then the ones the run (or the
+checkpoint's description) was trained with, when the domain is the trained one (a value this version no longer
 accepts keeps its default); then the given ones. So `-m runs/dna` reads data
 the way the model was trained, and `-o key=value` still wins.
 
 The context: train.seq_len of the run's RUN/recipe.json (the length the model
-was trained on), or None.
+was trained on), else the checkpoint's recorded seq_len, or None.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hnet_cli.data.domain import Domain
-from hnet_cli.errors import CheckpointError, ConfigError
-from hnet_cli.model.checkpoint import WEIGHTS_NAME, resolve_checkpoint_dir
+from hnet_cli.errors import ConfigError
+from hnet_cli.model.checkpoint import INDEX_NAME, WEIGHTS_NAME, locate, read_metadata
 from hnet_cli.run.rundir import RECIPE_NAME, RUN_INFO_NAME, RunDir
 
 # Where the domain came from (ResolvedModel.domain_from).
@@ -47,7 +51,7 @@ class ResolvedModel:
     domain_from: str = DEFAULT  # GIVEN, RUN_RECORD, METADATA, FILE_NAMES or DEFAULT
     run: RunDir | None = None  # the model's run (its RUN/run.json), if any
     context: int | None = None  # train.seq_len of the run
-    context_from: Path | None = None  # the recipe.json it came from
+    context_from: Path | None = None  # the recipe.json (or checkpoint config) it came from
     config: Any = None  # a config for a bare weights file (path, dict or HNetConfig)
     model: Any = field(default=None, repr=False)  # the HNetLM, once loaded
 
@@ -76,31 +80,31 @@ def resolve(
     """
     raw = os.fspath(model_path)
     path = Path(raw)
-    if not path.exists():
-        raise CheckpointError(f"{raw}: checkpoint not found")
-    checkpoint = resolve_checkpoint_dir(path) if path.is_dir() else path
+    files = locate(raw)  # CheckpointError for a missing path or a run without a checkpoint; fetches Hub ids
+    in_folder = files.weights.name in (WEIGHTS_NAME, INDEX_NAME)
+    checkpoint = files.weights.parent if in_folder else files.weights
     run = RunDir.find(path, RUN_INFO_NAME)
     trained = run.record(RUN_INFO_NAME) if run is not None else {}
-    dom, domain_from = _pick_domain(domain, trained, checkpoint, paths)
+    described = {} if trained else read_metadata(files)
+    dom, domain_from = _pick_domain(domain, trained, described, paths)
     given = dom.given_options(options or {})
-    resolved = dom.resolve_options({**_trained_options(dom, trained), **given})
+    resolved = dom.resolve_options({**_trained_options(dom, trained or described), **given})
     found = ResolvedModel(path=raw, checkpoint=checkpoint, domain=dom, options=resolved,
                           given_options=frozenset(given), domain_from=domain_from,
                           run=run, config=config)
-    found.context, found.context_from = _trained_length(path)
+    found.context, found.context_from = _trained_length(path, described, files.config or files.weights)
     return found
 
 
-def _pick_domain(name: str | None, trained: dict, checkpoint: Path, paths: Sequence[str]) -> tuple[Domain, str]:
+def _pick_domain(name: str | None, trained: dict, described: dict, paths: Sequence[str]) -> tuple[Domain, str]:
     from hnet_cli.data.registry import default_domain, get_domain, recognising_domain
 
     if name:
         return get_domain(name), GIVEN
     if isinstance(trained.get("domain"), str):
         return get_domain(trained["domain"]), RUN_RECORD
-    recorded = _metadata_domain(checkpoint)
-    if recorded is not None:
-        return get_domain(recorded), METADATA
+    if isinstance(described.get("domain"), str):
+        return get_domain(described["domain"]), METADATA
     guessed = recognising_domain(paths)
     if guessed is not None:
         return guessed, FILE_NAMES
@@ -122,28 +126,14 @@ def _trained_options(domain: Domain, trained: dict) -> dict:
     return kept
 
 
-def _metadata_domain(checkpoint: Path) -> str | None:
-    """A "domain" entry in the safetensors metadata, or None (a damaged file is reported by the loader)."""
-    weights = checkpoint / WEIGHTS_NAME if checkpoint.is_dir() else checkpoint
-    if weights.suffix != ".safetensors":
-        return None
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(weights), "pt") as f:
-            domain = (f.metadata() or {}).get("domain")
-    except Exception:  # unreadable here means: no record; loading the model says why
-        return None
-    return domain if isinstance(domain, str) else None
-
-
-def _trained_length(model_path: Path) -> tuple[int | None, Path | None]:
-    """(train.seq_len, recipe.json) of the model's run, or (None, None)."""
+def _trained_length(model_path: Path, described: dict, described_in: Path) -> tuple[int | None, Path | None]:
+    """(train.seq_len, where) of the model's run (its recipe.json), else of the checkpoint's description."""
     run = RunDir.find(model_path, RECIPE_NAME)
-    if run is None:
-        return None, None
-    train = run.record(RECIPE_NAME).get("train")
-    seq_len = train.get("seq_len") if isinstance(train, dict) else None
+    if run is not None:
+        train = run.record(RECIPE_NAME).get("train")
+        seq_len, where = (train.get("seq_len") if isinstance(train, dict) else None), run.recipe_path
+    else:
+        seq_len, where = described.get("seq_len"), described_in
     if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len >= 2:
-        return seq_len, run.recipe_path
+        return seq_len, where
     return None, None

@@ -26,10 +26,9 @@ import shutil
 from pathlib import Path
 
 from hnet_cli.errors import ConfigError, HnetError
-from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, CONFIG_NAME
+from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, CONFIG_NAME, RUN_INFO_NAME
 from hnet_cli.outputs import write_output
 
-RUN_INFO_NAME = "run.json"
 RECIPE_NAME = "recipe.json"
 METRICS_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

@@ -57,9 +57,11 @@ def _load_torch(path: Path):
 
 
 class Checkpointer:
-    def __init__(self, run_dir: str | Path, keep: int = 3):
+    def __init__(self, run_dir: str | Path, keep: int = 3, metadata: dict | None = None):
+        """`metadata`: what every checkpoint says about itself (domain, reader options, recipe; see save_model)."""
         self.dir = Path(run_dir) / CHECKPOINTS_DIR
         self.keep = keep
+        self.metadata = dict(metadata or {})
 
     def pointer(self, which: str) -> str | None:
         f = self.dir / which
@@ -81,7 +83,7 @@ class Checkpointer:
         name = checkpoint_name(step)
         tmp = self.dir / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        save_model(model, tmp, extra_metadata={"step": step}, state_dict=model_state)
+        save_model(model, tmp, extra_metadata={"step": step}, state_dict=model_state, metadata=self.metadata)
         _save_torch(optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / OPTIMIZER_NAME)
         _save_torch(trainer_state, tmp / TRAINER_NAME)
         readable = {k: v for k, v in trainer_state.items() if k != "rng"}

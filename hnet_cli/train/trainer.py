@@ -46,6 +46,17 @@ from hnet_cli.train.sharding import full_model_state, full_optimizer_state, load
 from hnet_cli.train.state import TrainState
 
 
+def checkpoint_metadata(recipe, domain, options: dict, targets: list[float], arch: str) -> dict:
+    """What every checkpoint of the run says about itself, so that a copied checkpoint folder reads,
+    chunks and writes its data as in training (hnet_cli.model.checkpoint.save_model)."""
+    return {
+        "domain": domain.name, "unit": domain.unit,
+        "domain_options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
+        "recipe": recipe.name, "seq_len": recipe.train.seq_len, "arch": arch,
+        "compression_targets": list(targets), "recipe_config": recipe.to_dict(),
+    }
+
+
 @dataclass
 class Figures:
     """The latest figures of this session, for the result (None until measured)."""
@@ -115,7 +126,8 @@ class Trainer:
         self.model = build_model(self.recipe, ts.seed, self.device)
         watch = CompressionWatch(self.targets, ts.health_grace, ts.health_patience, ts.health_factor)
         self.state = TrainState(self.loader, watch, total_steps=total_steps(ts, self.loader.bytes_per_step))
-        self.checkpointer = Checkpointer(self.run.path, ts.keep_checkpoints)
+        self.described = checkpoint_metadata(self.recipe, self.domain, self.options, self.targets, self.job.arch)
+        self.checkpointer = Checkpointer(self.run.path, ts.keep_checkpoints, metadata=self.described)
         latest = self.checkpointer.load_latest() if self.resuming else None
         self.init_checkpoint = None
         if latest is not None:
@@ -166,7 +178,7 @@ class Trainer:
         run.write(RUN_INFO_NAME, {
             "domain": self.domain.name, "unit": self.domain.unit,
             "paths": [os.path.abspath(p) for p in self.paths],
-            "domain_options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()},
+            "domain_options": self.described["domain_options"],
             "arch": self.job.arch, "recipe": self.recipe.name, "compression_targets": targets,
             "world_size": self.dist.world_size, "split": {"mode": split.mode, "val_fraction": split.val_fraction,
                                                            "val_bytes": split.validation_bytes, "val_units": self.val_units},

@@ -185,6 +185,8 @@ def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], dna: boo
 
 def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False, model=None) -> ChunkResult:
     """Run `hnet chunk`. `model`: an already loaded HNetLM (else request.model is loaded)."""
+    from hnet_cli.data.size import input_bytes
+    from hnet_cli.progress import NullReporter
     from hnet_cli.outputs import open_output
     from hnet_cli.runtime import pick_device, pick_dtype
 
@@ -224,7 +226,9 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     totals = {"documents": 0, "bytes": 0, "windows": 0, "windowed_documents": 0}
     binary = fmt == "parquet"
     if reporter is not None:
-        reporter.start("chunking", unit="bytes")
+        # Counted first for the progress total (nobody sees it when the reporter is silent).
+        total = None if type(reporter) is NullReporter else input_bytes(domain, request.paths, options, request.limit)
+        reporter.start("chunking", total=total, unit="bytes")
     try:
         with open_output(request.output, "wb" if binary else "w") as out:
             writer = _writer(fmt, out, request, stages, dna, model_name)

@@ -90,18 +90,18 @@ def segment_documents(
     model = for_inference(model, torch.device(device) if device is not None else next(model.parameters()).device,
                           batch_tokens)
     pending: deque[_Pending] = deque()
-    batch: list[tuple[_Pending, bytes]] = []
+    batch: list[tuple[_Pending, bytes, int]] = []  # (document, window bytes, bytes whose result it gives)
     batch_width = 0
 
     def run_batch():
         nonlocal batch, batch_width
         if not batch:
             return
-        results = forward_rows(model, [row for _, row in batch], device, dtype)
-        for (entry, row), raw in zip(batch, results):
+        results = forward_rows(model, [row for _, row, _ in batch], device, dtype)
+        for (entry, _, owned), raw in zip(batch, results):
             entry.raw.append(raw)
             if reporter is not None:
-                reporter.advance(len(row))
+                reporter.advance(owned)  # each byte once, although overlapping windows read it twice
         batch, batch_width = [], 0
 
     def finished() -> Iterator[Segmentation]:
@@ -119,7 +119,7 @@ def segment_documents(
                 run_batch()
                 width = len(row) + 1
                 yield from finished()
-            batch.append((entry, row))
+            batch.append((entry, row, win.keep_end - win.keep_start))
             batch_width = width
         yield from finished()
     run_batch()

@@ -98,6 +98,14 @@ class _Corpus:
             return iter(self._kept)
         return stream
 
+    def total_bytes(self) -> int | None:
+        """Bytes of all documents, counted before scoring so that progress has a total."""
+        if STDIN in self.paths:
+            return sum(len(doc.data) for doc in self.documents())
+        from hnet_cli.data.size import input_bytes
+
+        return input_bytes(self.domain, self.paths, self.options)
+
 
 def _check_paths(domain, paths: Sequence[str]) -> list[str]:
     if not paths:
@@ -170,7 +178,8 @@ def evaluate(
                         domain_from=str(first.run.info_path) if first.domain_from == RUN_RECORD else None)
     common = dict(count_units=dom.count_units, context=context, stride=stride, batch_size=batch_size,
                   device=dev, dtype=dt, keep_files=per_file, keep_records=per_record, reporter=reporter)
-    clean_bytes = None
+    # Counted once for the progress total (nobody sees it when the reporter is silent).
+    clean_bytes = None if type(reporter) is NullReporter else corpus.total_bytes()
     for source in sources:
         model = source.load(dev)
         try:

@@ -265,7 +265,7 @@ class Trainer:
             fields["comp"] = "/".join(f"{c:.3f}" for c in stats.compression)
             fields["B/chunk"] = "/".join(f"{x:.2f}" for x in bytes_per_chunk)
         eta = (state.total_steps - state.step) * self.session_time / max(1, state.step - self.first_step)
-        fields.update({"lr": self.lr, "gnorm": outcome.grad_norm, "B/s": int(speed), "eta": duration(eta)})
+        fields.update({"lr": self.lr, "gnorm": outcome.grad_norm, "B/s": speed, "eta": duration(eta)})
         self.reporter.advance(1, **fields)
 
     def watch_health(self, outcome: StepResult) -> None:
@@ -282,7 +282,7 @@ class Trainer:
         if self.ts.max_time is not None and state.step == WARMUP_STEPS + CALIBRATION_STEPS and not self.resuming:
             per_step = (self.session_time - self.warm_time) / CALIBRATION_STEPS
             state.total_steps = calibrated_total(self.ts, state.step, self.session_time, per_step, state.total_steps)
-            self._start_progress()
+            self.reporter.set_total(state.total_steps)
 
     def validate(self) -> bool:
         """Validation bits per byte (and per unit); True when the best so far."""

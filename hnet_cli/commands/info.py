@@ -12,6 +12,9 @@ HELP = """Describe a model: stages, layers, widths, parameter count and forward 
 
 MODEL is a run directory, a checkpoint directory, an official .pt (with --config),
 a Hugging Face Hub id (org/name[@revision]), or a bare config JSON (no weights needed).
+FLOPs are counted at the model's own compression targets and training length
+when it records them (runs and our checkpoints do), else at 0.25 per stage and
+8192 bytes; --compression and --seq-len set them.
 
 Examples:
 
@@ -26,9 +29,12 @@ def register(app: typer.Typer) -> None:
     def info(
         model: str = typer.Argument(..., help="Run dir, checkpoint dir, .pt/.safetensors file, Hub id or config JSON."),
         config: Optional[Path] = typer.Option(None, "--config", help="Config JSON for an official .pt checkpoint."),
-        seq_len: int = typer.Option(8192, "--seq-len", help="Sequence length for attention FLOPs."),
+        seq_len: Optional[int] = typer.Option(
+            None, "--seq-len", help="Sequence length for attention FLOPs (default: the training length, else 8192)."
+        ),
         compression: Optional[str] = typer.Option(
-            None, "--compression", help="L_{s+1}/L_s per stage, comma-separated (default 0.25 each)."
+            None, "--compression",
+            help="L_{s+1}/L_s per stage, comma-separated (default: 1/N for the model's targets N, else 0.25 each).",
         ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ):
@@ -53,5 +59,12 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"parameters: {summary['parameters']:,} ({summary['parameters_non_embedding']:,} without embeddings)   "
             f"forward: {summary['flops_per_byte'] / 1e9:.4g} GFLOPs/byte at {summary['seq_len']} bytes   "
-            f"stages: {summary['num_stages']}"
+            f"stages: {summary['num_stages']}", markup=False, highlight=False,
         )
+        if summary["num_stages"]:
+            ratios = ", ".join(f"{c:.3g}" for c in summary["compression"])
+            why = {"targets": "1/N for the model's compression targets N = "
+                              + ", ".join(f"{n:g}" for n in summary["targets"] or []),
+                   "given": "as given", "default": "the default; the model records no targets"}[summary["compression_from"]]
+            console.print(f"compression L_s+1/L_s: {ratios} ({why}); sequence length: {summary['seq_len']} "
+                          f"({summary['seq_len_from']})", markup=False, highlight=False, soft_wrap=True)

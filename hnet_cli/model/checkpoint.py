@@ -152,6 +152,13 @@ def read_metadata(files: ModelFiles) -> dict:
     return {}
 
 
+def architecture_only(cfg: HNetConfig) -> HNetConfig:
+    """`cfg` without the checkpoint's description block: the config is the architecture alone."""
+    if METADATA_KEY not in cfg.extra:
+        return cfg
+    return dataclasses.replace(cfg, extra={k: v for k, v in cfg.extra.items() if k != METADATA_KEY})
+
+
 def checkpoint_metadata(spec: str | Path) -> dict:
     """read_metadata for a model name; {} when it cannot be found (loading it reports why)."""
     try:
@@ -198,10 +205,7 @@ def checkpoint_config(path: str | Path, config=None) -> HNetConfig:
 
 
 def _architecture(files: ModelFiles, config) -> HNetConfig:
-    cfg = _config_for(files, config)
-    if METADATA_KEY in cfg.extra:  # the architecture is the config; the block is the checkpoint's description
-        cfg = dataclasses.replace(cfg, extra={k: v for k, v in cfg.extra.items() if k != METADATA_KEY})
-    return cfg
+    return architecture_only(_config_for(files, config))
 
 
 def build_model(config, device=None, dtype=None) -> HNetLM:

@@ -1,14 +1,32 @@
-"""A plain-data summary of a model (for `hnet info` and run metadata)."""
+"""A plain-data summary of a model (for `hnet info` and run metadata).
+
+Only the config is needed: parameters are counted on a model without
+storage (the meta device), so describing a released 1.6B model costs nothing.
+The FLOPs per byte depend on how much each stage compresses: a model that
+says what it was trained for (its compression targets N, its training length)
+is described at those, unless told otherwise.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from hnet_cli.model.checkpoint import load
-from hnet_cli.model.config import HNetConfig
+from hnet_cli.errors import CheckpointError, ConfigError
+from hnet_cli.model.checkpoint import (
+    CONFIG_NAME,
+    RUN_FIELDS,
+    RUN_INFO_NAME,
+    architecture_only,
+    locate,
+    read_metadata,
+)
+from hnet_cli.model.config import HNetConfig, load_config
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.hnet import HNetLM
+
+DEFAULT_SEQ_LEN = 8192  # the paper's context
+DEFAULT_COMPRESSION = 0.25  # per stage, when nothing better is known
 
 
 def _is_bare_config(path: Path) -> bool:
@@ -20,14 +38,60 @@ def _is_bare_config(path: Path) -> bool:
         return False
 
 
-def describe(source, config=None, seq_len: int = 8192, compression: list[float] | None = None) -> dict:
-    path = Path(source)
+def _config_and_description(source, config) -> tuple[HNetConfig, dict]:
+    """The model's config and what it says about itself (a run that has no checkpoint yet: its records)."""
+    path = Path(str(source))
     if _is_bare_config(path):
-        cfg = HNetConfig.from_json(path)
-        model = HNetLM(cfg, device="meta")
+        return HNetConfig.from_json(path), {}
+    try:
+        files = locate(source)
+    except CheckpointError:
+        if (path / CONFIG_NAME).is_file() and (path / RUN_INFO_NAME).is_file():  # a run still before its first save
+            try:
+                info = json.loads((path / RUN_INFO_NAME).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                info = {}
+            return HNetConfig.from_json(path / CONFIG_NAME), {k: info[k] for k in RUN_FIELDS if k in info}
+        raise
+    if config is not None:
+        cfg = load_config(config)
+    elif files.config is not None:
+        cfg = HNetConfig.from_json(files.config)
     else:
-        model = load(source, config=config)
-        cfg = model.config
+        raise ConfigError(f"{source}: no config given; pass --config CONFIG.json (the model's JSON config)")
+    return architecture_only(cfg), read_metadata(files)
+
+
+def _targets(described: dict, stages: int) -> list[float] | None:
+    targets = described.get("compression_targets")
+    if isinstance(targets, list) and len(targets) == stages and all(
+            isinstance(n, (int, float)) and not isinstance(n, bool) and n >= 1 for n in targets):
+        return [float(n) for n in targets]
+    return None
+
+
+def describe(source, config=None, seq_len: int | None = None, compression: list[float] | None = None) -> dict:
+    """Layout, parameters and forward FLOPs per byte of a model, config, run or Hub id.
+
+    seq_len: default the length the model was trained on, else 8192.
+    compression: L_{s+1}/L_s per stage; default 1/N for the model's own targets N, else 0.25.
+    """
+    cfg, described = _config_and_description(source, config)
+    model = HNetLM(cfg, device="meta")
+    targets = _targets(described, cfg.num_stages)
+    if compression is not None:
+        compression_from = "given"
+    elif targets is not None:
+        compression, compression_from = [1.0 / n for n in targets], "targets"
+    else:
+        compression, compression_from = [DEFAULT_COMPRESSION] * cfg.num_stages, "default"
+    trained_len = described.get("seq_len")
+    if seq_len is not None:
+        seq_len_from = "given"
+    elif isinstance(trained_len, int) and not isinstance(trained_len, bool) and trained_len >= 2:
+        seq_len, seq_len_from = trained_len, "training length"
+    else:
+        seq_len, seq_len_from = DEFAULT_SEQ_LEN, "default"
     flops = forward_flops_per_byte(cfg, seq_len, compression)
     stages = []
     for s, layout in enumerate(cfg.stages):
@@ -42,7 +106,11 @@ def describe(source, config=None, seq_len: int = 8192, compression: list[float] 
         "parameters": count_parameters(model),
         "parameters_non_embedding": count_parameters(model, exclude_embeddings=True),
         "seq_len": seq_len,
+        "seq_len_from": seq_len_from,
         "compression": compression,
+        "compression_from": compression_from,
+        "targets": targets,
+        "domain": described.get("domain"),
         "flops_per_byte": flops.per_byte,
         "stages": stages,
         "config": cfg.to_dict(),

@@ -191,6 +191,9 @@ class Recipe:
 
 
 def recipes_dir() -> Path:
+    from hnet_cli.bundled import ensure_bundled_packages
+
+    ensure_bundled_packages()  # a source checkout run without installing
     return Path(str(resources.files(RECIPE_PACKAGE)))
 
 

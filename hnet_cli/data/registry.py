@@ -52,6 +52,9 @@ class _BundledEntryPoint:
 
 @functools.lru_cache(maxsize=1)
 def _load() -> tuple[dict[str, Domain], dict[str, str]]:
+    from hnet_cli.bundled import ensure_bundled_packages
+
+    ensure_bundled_packages()  # a source checkout run without installing
     domains: dict[str, Domain] = {}
     errors: dict[str, str] = {}
     found = list(entry_points(group=GROUP))

@@ -26,7 +26,27 @@ def check_finite(step: int, **values: float) -> None:
         raise TrainingDiverged(f"step {step}: {' and '.join(bad)} became {values[bad[0]]}")
 
 
+def short_run_warnings(total_steps: int, warmup: int, schedule: str) -> list[str]:
+    """Said before a run starts: its length leaves the learning-rate schedule unfinished."""
+    if warmup > 0 and total_steps <= warmup:
+        return [f"warning: the run has {total_steps} steps, no more than the recipe's {warmup} warmup steps: the "
+                f"learning rate is still rising when it ends ({schedule} schedule); give --steps above {warmup} "
+                f"or --set train.warmup={max(1, total_steps // 10)}"]
+    return []
+
+
 class CompressionWatch:
+    @classmethod
+    def for_run(cls, targets: list[float], total_steps: int, grace: int = 300, patience: int = 200,
+                factor: float = 2.0) -> "CompressionWatch":
+        """A watch whose grace and patience fit a run of `total_steps`.
+
+        The hockey stick takes a few hundred steps of a long run; a run of 60
+        steps ends before a grace of 300, so it gets a fifth of its length as
+        grace and a tenth as patience (at least 10 and 5 steps).
+        """
+        return cls(targets, min(grace, max(10, total_steps // 5)), min(patience, max(5, total_steps // 10)), factor)
+
     def __init__(self, targets: list[float], grace: int = 300, patience: int = 200, factor: float = 2.0):
         self.targets = list(targets)
         self.grace = grace
@@ -65,4 +85,16 @@ class CompressionWatch:
                 self._warned[s] = True
                 warnings.append(f"warning: {problem} for {step - self._since[s]} steps; consider "
                                 "train.ratio_loss_weight, train.compression_targets or a lower train.lr")
+        return warnings
+
+    def final(self, compression: list[float]) -> list[str]:
+        """At the end of a run: every stage still out of range and not warned about yet."""
+        warnings = []
+        for s, (ratio, N) in enumerate(zip(compression, self.targets)):
+            bytes_per_chunk = 1.0 / ratio if ratio > 0 else math.inf
+            if not self._warned[s] and not (N / self.factor <= bytes_per_chunk <= self.factor * N):
+                self._warned[s] = True
+                warnings.append(f"warning: the run ended with stage {s} at {bytes_per_chunk:.3g} positions per chunk "
+                                f"against a target of {N:g}: routing had not settled; train longer, or consider "
+                                "train.ratio_loss_weight or a lower train.lr")
         return warnings

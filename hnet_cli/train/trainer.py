@@ -36,7 +36,7 @@ from hnet_cli.train.build import (
 )
 from hnet_cli.train.checkpointer import Checkpointer
 from hnet_cli.train.finetune import freeze, load_initial_weights
-from hnet_cli.train.health import CompressionWatch, TrainingDiverged
+from hnet_cli.train.health import CompressionWatch, TrainingDiverged, short_run_warnings
 from hnet_cli.train.job import TrainJob, TrainResult
 from hnet_cli.train.metrics import MetricsLog, read_metrics
 from hnet_cli.train.objective import StepResult, train_step, validation_stats
@@ -124,8 +124,9 @@ class Trainer:
         """Model, optimizer and TrainState: fresh, or restored from the LATEST checkpoint."""
         ts = self.ts
         self.model = build_model(self.recipe, ts.seed, self.device)
-        watch = CompressionWatch(self.targets, ts.health_grace, ts.health_patience, ts.health_factor)
-        self.state = TrainState(self.loader, watch, total_steps=total_steps(ts, self.loader.bytes_per_step))
+        steps = total_steps(ts, self.loader.bytes_per_step)
+        watch = CompressionWatch.for_run(self.targets, steps, ts.health_grace, ts.health_patience, ts.health_factor)
+        self.state = TrainState(self.loader, watch, total_steps=steps)
         self.described = checkpoint_metadata(self.recipe, self.domain, self.options, self.targets, self.job.arch)
         self.checkpointer = Checkpointer(self.run.path, ts.keep_checkpoints, metadata=self.described)
         latest = self.checkpointer.load_latest() if self.resuming else None
@@ -205,6 +206,9 @@ class Trainer:
         return self.state.step >= self.state.total_steps
 
     def train(self) -> TrainResult:
+        if not self.resuming:
+            for message in short_run_warnings(self.state.total_steps, self.ts.warmup, self.ts.schedule):
+                self.warn(message)
         self._start_progress()
         try:
             if not self.finished:
@@ -218,6 +222,9 @@ class Trainer:
                         self.save(best=best)
                     if self.finished:
                         break
+            if self.finished and self.figures.compression:
+                for message in self.state.watch.final(self.figures.compression):
+                    self.warn(message)
         except TrainingDiverged as exc:
             good = self.checkpointer.pointer("LATEST")
             where = (f"; the last good checkpoint is {self.run.checkpoints_path / good}" if good
@@ -270,9 +277,12 @@ class Trainer:
 
     def watch_health(self, outcome: StepResult) -> None:
         for message in self.state.watch.update(self.state.step, outcome.stats.compression):
-            self.warnings.append(message)
-            self.reporter.log(message)
-            self.metrics.write({"kind": "warning", "step": self.state.step, "message": message})
+            self.warn(message)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.reporter.log(message)
+        self.metrics.write({"kind": "warning", "step": self.state.step, "message": message})
 
     def calibrate_length(self) -> None:
         """max_time: fix a new run's length from the speed of CALIBRATION_STEPS steps after WARMUP_STEPS."""

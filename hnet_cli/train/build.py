@@ -103,6 +103,21 @@ def calibrated_total(ts, step: int, seconds: float, per_step: float, total: int)
     return max(step + 1, min(total, step + int((ts.max_time - seconds) / max(per_step, 1e-9))))
 
 
+def grad_accum_for(rows_per_step: int, batch_size: int, world_size: int, run: str) -> int:
+    """Micro-batches per process that keep a resumed run's `rows_per_step` on `world_size` processes.
+
+    Units of `batch_size` rows are what the loader shards and what each ratio loss is
+    taken over (train.ratio_stats=unit), so only grad_accum changes with the world size:
+    batch_size * grad_accum * world_size = rows_per_step gives the same data order and the
+    same objective.
+    """
+    per_pass = batch_size * world_size
+    if rows_per_step % per_pass:
+        raise ConfigError(f"{run}: cannot resume {rows_per_step} rows per step on {world_size} processes of "
+                          f"train.batch_size={batch_size} rows ({rows_per_step} is not a multiple of {per_pass})")
+    return rows_per_step // per_pass
+
+
 def spool_stdin() -> Path:
     """Copy standard input to <tmpdir>/stdin (the name it keeps in the run directory)."""
     directory = Path(tempfile.mkdtemp(prefix="hnet-stdin-"))

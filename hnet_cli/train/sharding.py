@@ -50,11 +50,34 @@ def full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> 
     return get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
 
 
-def load_full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Give every process its shard of a full optimizer state saved by `full_optimizer_state`."""
+def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict, sharded: bool) -> None:
+    """Restore a saved optimizer state, whichever way the run that saved it was parallel.
+
+    A sharded run saves the state keyed by parameter name (`full_optimizer_state`); one
+    process and DDP key it by position (`optimizer.state_dict()`). A plain optimizer
+    matches either by position within its groups; a sharded one needs names, so a state
+    saved by position (a run started on one process, resumed on two with FSDP) is renamed.
+    Sharded: every process takes its shard of the full state.
+    """
+    if not sharded:
+        optimizer.load_state_dict(state)
+        return
     from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
-    set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=_options())
+    set_optimizer_state_dict(model, optimizer, optim_state_dict=_keyed_by_name(model, optimizer, state),
+                             options=_options())
+
+
+def _keyed_by_name(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> dict:
+    """`state` with positions replaced by parameter names. Positions follow the optimizer's
+    parameter order, which `build_optimizer` takes from `model.named_parameters()`
+    whether or not the model is sharded."""
+    if all(isinstance(k, str) for k in state.get("state", {})):
+        return state
+    names = {id(p): n for n, p in model.named_parameters()}
+    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+    return {"state": {order[k]: v for k, v in state["state"].items()},
+            "param_groups": [{**g, "params": [order[k] for k in g["params"]]} for g in state["param_groups"]]}
 
 
 def set_gradient_sync(model: nn.Module, enabled: bool) -> None:

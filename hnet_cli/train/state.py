@@ -29,6 +29,7 @@ class TrainState:
     best_val_bpb: float | None = None
     best_val_bits_per_unit: float | None = None
     best_step: int | None = None
+    device: object = None  # torch.device of this process: a CUDA device's RNG is saved with the rest
 
     def record_validation(self, bpb: float, bits_per_unit: float) -> bool:
         """Keep the best validation score; True when this one is the best so far."""
@@ -44,17 +45,29 @@ class TrainState:
             "elapsed_s": self.elapsed_s, "health": self.watch.state_dict(), "version": __version__,
             "rng": {"torch": torch.get_rng_state()}, "best_val_bits_per_unit": self.best_val_bits_per_unit,
         }
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        if self._cuda is not None:
+            # This process's GPU only: every GPU's state (get_rng_state_all) would start a CUDA
+            # context on each GPU of the host from every process, and would not load where fewer
+            # GPUs are visible (a 2-GPU run resumed on one).
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self._cuda)
         return state
+
+    @property
+    def _cuda(self):
+        device = torch.device(self.device) if self.device is not None else None
+        return device if device is not None and device.type == "cuda" else None
 
     def load_state_dict(self, state: dict) -> None:
         """Restore everything `state_dict` saved (checkpoints of earlier versions lack some optional keys)."""
         self.loader.load_state_dict(state["data"])
         self.watch.load_state_dict(state.get("health", {}))
         torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        saved = state["rng"].get("cuda")
+        if saved is not None and self._cuda is not None:
+            if isinstance(saved, (list, tuple)):  # earlier versions saved every GPU's state
+                saved = saved[min(self._cuda.index or 0, len(saved) - 1)] if saved else None
+            if saved is not None:
+                torch.cuda.set_rng_state(saved, self._cuda)
         self.step, self.bytes_seen = int(state["step"]), int(state["bytes_seen"])
         self.total_steps = int(state["total_steps"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))

@@ -4,7 +4,9 @@
     result = trainer.train()
 
 Set-up order matters for exact resume and sharding: inputs are checked before
-anything is written; weights are restored whole before the model is made fast
+anything is written; a resumed run reads its checkpoint first, so that on another
+number of processes grad_accum is set to keep the saved rows per step before the
+loader is built; weights are restored whole before the model is made fast
 or sharded; the optimizer is built on the final parameters, then its state and
 the TrainState (data position, RNG, health, best score) are restored. Process 0
 alone writes the run directory, after every check passed.
@@ -31,8 +33,8 @@ from hnet_cli.run.rundir import RECIPE_NAME, RUN_INFO_NAME, RunDir
 from hnet_cli.runtime import pick_dtype
 from hnet_cli.train import distributed as dist_util
 from hnet_cli.train.build import (
-    CALIBRATION_STEPS, STDIN, WARMUP_STEPS, build_model, calibrated_total, check_inputs, resolve_domain_options, resolve_targets,
-    speed_up, total_steps,
+    CALIBRATION_STEPS, STDIN, WARMUP_STEPS, build_model, calibrated_total, check_inputs, grad_accum_for,
+    resolve_domain_options, resolve_targets, speed_up, total_steps,
 )
 from hnet_cli.train.checkpointer import Checkpointer
 from hnet_cli.train.finetune import freeze, load_initial_weights
@@ -42,7 +44,7 @@ from hnet_cli.train.metrics import MetricsLog, read_metrics
 from hnet_cli.train.objective import StepResult, train_step, validation_stats
 from hnet_cli.train.optim import build_optimizer, set_lr
 from hnet_cli.train.schedule import lr_factor
-from hnet_cli.train.sharding import full_model_state, full_optimizer_state, load_full_optimizer_state, shard_model
+from hnet_cli.train.sharding import full_model_state, full_optimizer_state, load_optimizer_state, shard_model
 from hnet_cli.train.state import TrainState
 
 
@@ -76,8 +78,13 @@ class Trainer:
         if not resume:
             self.run.check_new(job.force)
         self._inputs(spooled)
+        self.described = checkpoint_metadata(self.recipe, self.domain, self.options, self.targets, self.job.arch)
+        self.checkpointer = Checkpointer(self.run.path, self.ts.keep_checkpoints, metadata=self.described)
+        latest = self.checkpointer.load_latest() if resume else None
+        if latest is not None:
+            self._fit_world_size(latest[3])
         self._data()
-        self._model()
+        self._model(latest)
         if dist.is_main:
             self._write_run_dir(spooled)
         dist_util.barrier()
@@ -120,16 +127,25 @@ class Trainer:
         self.loader = TrainLoader(self._open_documents, self.split, ts.seq_len, ts.batch_size, ts.grad_accum, dist.rank,
                                   dist.world_size, ts.seed, ts.shuffle_docs, ts.shuffle_rows, augment, ts.prefetch)
 
-    def _model(self) -> None:
+    def _fit_world_size(self, trainer_state: dict) -> None:
+        """Resuming on another number of processes: grad_accum keeps the saved rows per step
+        (same batches, same data order, same objective; hnet_cli.data.loader)."""
+        saved = trainer_state.get("data", {}).get("rows_per_step")
+        ts, world = self.ts, self.dist.world_size
+        if saved is None or saved == ts.batch_size * ts.grad_accum * world:
+            return
+        accum = grad_accum_for(int(saved), ts.batch_size, world, str(self.run.path))
+        self.reporter.log(f"resuming on {world} process{'es' if world > 1 else ''}: train.grad_accum "
+                          f"{ts.grad_accum} -> {accum} keeps {saved} rows per step")
+        ts.grad_accum = accum
+
+    def _model(self, latest) -> None:
         """Model, optimizer and TrainState: fresh, or restored from the LATEST checkpoint."""
         ts = self.ts
         self.model = build_model(self.recipe, ts.seed, self.device)
         steps = total_steps(ts, self.loader.bytes_per_step)
         watch = CompressionWatch.for_run(self.targets, steps, ts.health_grace, ts.health_patience, ts.health_factor)
-        self.state = TrainState(self.loader, watch, total_steps=steps)
-        self.described = checkpoint_metadata(self.recipe, self.domain, self.options, self.targets, self.job.arch)
-        self.checkpointer = Checkpointer(self.run.path, ts.keep_checkpoints, metadata=self.described)
-        latest = self.checkpointer.load_latest() if self.resuming else None
+        self.state = TrainState(self.loader, watch, total_steps=steps, device=self.device)
         self.init_checkpoint = None
         if latest is not None:
             path, weights = latest[0], latest[1]
@@ -149,10 +165,7 @@ class Trainer:
 
     def _restore(self, path: Path, weights, optimizer_state: dict, trainer_state: dict) -> None:
         try:
-            if self.sharded:
-                load_full_optimizer_state(self.model, self.optimizer, optimizer_state)
-            else:
-                self.optimizer.load_state_dict(optimizer_state)
+            load_optimizer_state(self.model, self.optimizer, optimizer_state, sharded=self.sharded)
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: optimizer state does not match the model ({exc})".split("\n")[0]) from None
         self.state.load_state_dict(trainer_state)

@@ -72,6 +72,11 @@ class TrainSettings:
     # H-Net objective
     ratio_loss_weight: float = 0.03  # alpha
     compression_targets: list | None = None  # N per stage, outer first; null = the domain's
+    # where F and G of the ratio loss are counted under torchrun: "unit" = each micro-batch of
+    # each process (world size and grad_accum never change the objective, so a run resumes
+    # exactly on another number of GPUs); "global" = micro-batch m of all processes pooled,
+    # like one GPU with a P times larger batch_size (one small all_reduce per micro-batch)
+    ratio_stats: str = "unit"
     # bookkeeping
     eval_every: int = 100
     checkpoint_every: int = 500
@@ -135,6 +140,8 @@ class TrainSettings:
             raise ConfigError(f"{where}.domain_options must be an object of reader options")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"{where}.seed must be an integer")
+        if self.ratio_stats not in ("unit", "global"):
+            raise ConfigError(f"{where}.ratio_stats must be unit or global, got {self.ratio_stats!r}")
         if self.parallel not in ("ddp", "fsdp"):
             raise ConfigError(f"{where}.parallel must be ddp or fsdp, got {self.parallel!r}")
         if self.compile not in ("auto", "on", "off"):

@@ -9,7 +9,7 @@ import hnet_cli.model.hnet as hnet_module
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.hnet import HNetLM
 from hnet_cli.model.init import init_weights
-from hnet_cli.model.losses import ratio_loss
+from hnet_cli.model.losses import ratio_counts, ratio_loss, ratio_loss_share
 
 from model_helpers import random_bytes, tiny_config, tiny_model
 
@@ -132,6 +132,29 @@ def test_ratio_loss_minimal_at_target(N):
     p = torch.full((1, L), k / L, requires_grad=True)
     ratio_loss(b, p, torch.ones(1, L, dtype=torch.bool), N).backward()
     assert p.grad.abs().max() < 1e-6
+
+
+def test_ratio_loss_shares_add_up_to_the_pooled_loss():
+    """train.ratio_stats=global: the parts' shares (their own sum of p, the pool's F and positions, 1/parts
+    of the constant) add up to L_ratio of all rows together, in value and in gradient (float64 reference)."""
+    gen = torch.Generator().manual_seed(1)
+    p = torch.rand(4, 40, generator=gen, dtype=torch.float64).requires_grad_()
+    b = p.detach() > 0.6
+    valid = torch.ones(4, 40, dtype=torch.bool)
+    valid[3, 25:] = False
+    N = 3.0
+    whole = ratio_loss(b, p, valid, N)
+    grad_whole, = torch.autograd.grad(whole, p)
+    parts = [ratio_counts(b[r], p[r], valid[r]) for r in (slice(0, 1), slice(1, 4))]
+    pool_b, pool_n = sum(c[0] for c in parts), sum(c[2] for c in parts)
+    shares = [ratio_loss_share(pool_b, g, pool_n, 0.5, N) for _, g, _ in parts]
+    total = sum(shares)
+    grad_shares, = torch.autograd.grad(total, p)
+    assert abs(total.item() - whole.item()) < 1e-12
+    assert (grad_shares - grad_whole).abs().max() < 1e-15
+    # and not the mean of the parts' own losses (the "unit" objective), which differs here
+    own = sum(ratio_loss(b[r], p[r], valid[r], N) for r in (slice(0, 1), slice(1, 4))) / 2
+    assert abs(own.item() - whole.item()) > 1e-4
 
 
 def test_ratio_loss_rejects_n_not_above_one():

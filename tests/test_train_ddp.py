@@ -42,15 +42,28 @@ def test_two_processes_match_one(tmp_path):
     # One process with two micro-batches per step: the same objective, so the same updates.
     train(single, recipe, tmp_path / "accum", "--set", "train.grad_accum=2")
     # One process with one micro-batch of 4 rows: the same data, but the ratio loss (nonlinear in a
-    # batch's boundary fraction) is taken over 4 rows instead of 2 + 2, so the curves agree closely.
+    # batch's boundary fraction) is taken over 4 rows instead of 2 + 2 (train.ratio_stats=unit), so
+    # the curves agree closely.
     train(single, recipe, tmp_path / "wide", "--set", "train.batch_size=4")
 
-    d, a, w = (curve(tmp_path / name, "train") for name in ("two", "accum", "wide"))
-    assert sorted(d) == sorted(a) == sorted(w) == list(range(1, STEPS + 1))
+    # train.ratio_stats=global pools F and G of the two processes' micro-batches: exactly the wide run.
+    train(torchrun, recipe, tmp_path / "global", "--set", "train.ratio_stats=global")
+
+    d, a, w, g = (curve(tmp_path / name, "train") for name in ("two", "accum", "wide", "global"))
+    assert sorted(d) == sorted(a) == sorted(w) == sorted(g) == list(range(1, STEPS + 1))
     for step in d:
         assert d[step]["loss"] == pytest.approx(a[step]["loss"], rel=1e-6)
         assert d[step]["compression"] == a[step]["compression"]
         assert d[step]["loss"] == pytest.approx(w[step]["loss"], rel=1e-2)
+        assert g[step]["loss"] == pytest.approx(w[step]["loss"], rel=1e-6)
+        assert g[step]["ratio_loss"] == pytest.approx(w[step]["ratio_loss"], rel=1e-6)
+        assert g[step]["compression"] == pytest.approx(w[step]["compression"], rel=1e-6)
+    assert max(abs(d[s]["ratio_loss"][0] - w[s]["ratio_loss"][0]) for s in d) > 1e-5  # unit and global differ
+    # Weights: the same objective computed on micro-batches of 4 rows vs 2 + 2 (other matmul shapes, other
+    # rounding) ends 1.2e-6 apart after 10 Adam steps; the unit objective ends 1e-2 away.
+    assert_same_weights(final_weights(tmp_path / "wide"), final_weights(tmp_path / "global"), tol=1e-5)
+    assert max((a_ - b_).abs().max() for a_, b_ in zip(final_weights(tmp_path / "wide").values(),
+                                                      final_weights(tmp_path / "two").values())) > 1e-3
     dv, av = curve(tmp_path / "two", "val"), curve(tmp_path / "accum", "val")
     assert sorted(dv) == sorted(av) == [5, 10]
     for step in dv:

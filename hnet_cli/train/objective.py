@@ -12,6 +12,17 @@ back-propagates, for its micro-batch m,
 and DDP averages over processes, so the gradient is that of
 CE_sum(all) / n_targets(all) + alpha * mean over units of sum_s L_ratio: the
 same for one process with grad_accum = P*A as for P processes (tested).
+
+Where F and G of L_ratio are counted (train.ratio_stats):
+- "unit" (above): over each micro-batch of each process. The objective depends on
+  the rows of a micro-batch only, never on P or A, so a run resumed on another
+  number of processes (grad_accum adjusted) continues the same objective.
+- "global": over micro-batch m of all P processes together, as one process with
+  a P times larger micro-batch would. F and the position count are summed over
+  processes in the forward (one all_reduce of 2S counts per micro-batch); F has no
+  gradient and L_ratio is linear in G given F, so process p back-propagates
+  P * alpha * share_p(m) / A, its exact share of L_ratio(m) (losses.ratio_loss_share),
+  and DDP's average gives the gradient of alpha * mean over m of L_ratio(m).
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ import torch
 
 from hnet_cli.data.packing import Batch, collate, pack_documents
 from hnet_cli.model.hnet import HNetLM
-from hnet_cli.model.losses import cross_entropy_sum, ratio_loss
+from hnet_cli.model.losses import cross_entropy_sum, ratio_counts, ratio_loss_share
 from hnet_cli.runtime import autocast
 from hnet_cli.train import distributed as dist_util
 from hnet_cli.train.health import check_finite
@@ -76,20 +87,31 @@ class StepStats:
         return [b / max(1.0, p) for b, p in zip(self.boundaries, self.positions)]
 
 
-def forward_stats(model, batch: Batch, targets: list[float]):
+RATIO_STATS = ("unit", "global")
+
+
+def forward_stats(model, batch: Batch, targets: list[float], pooled_over: int = 1):
     """One forward pass: ce_sum, [ratio loss per stage], [boundaries], [positions].
 
+    `pooled_over` = P > 1 (train.ratio_stats=global): F and the position count of the
+    ratio loss are totals over this micro-batch of all P processes (a collective: every
+    process must call it), and the ratio loss is this process's share of it (see the
+    module docstring). Boundaries and positions returned are this process's own.
     All are tensors on the model's device: reading them would wait for the GPU, so
     the caller reads a whole step's statistics at once.
     """
     out = model(batch.input_ids, seq_idx=batch.seq_idx, mask=batch.mask)
     ce_sum = cross_entropy_sum(out.logits[:, :-1], batch.input_ids[:, 1:], batch.target_mask)
-    ratios, boundaries, positions = [], [], []
-    for stage, N in zip(out.stages, targets):
-        ratios.append(ratio_loss(stage.boundary_mask, stage.boundary_prob, stage.valid, N))
-        boundaries.append((stage.boundary_mask & stage.valid).sum().double())
-        positions.append(stage.valid.sum().double())
-    return ce_sum, ratios, boundaries, positions
+    counts = [ratio_counts(stage.boundary_mask, stage.boundary_prob, stage.valid) for stage in out.stages[:len(targets)]]
+    boundaries, prob_sums, positions = ([c[i] for c in counts] for i in range(3))
+    pool_boundaries, pool_positions, share = boundaries, positions, 1.0
+    if pooled_over > 1 and counts:
+        totals = dist_util.all_reduce_sum(torch.stack(boundaries + positions))
+        S = len(counts)
+        pool_boundaries, pool_positions, share = totals[:S], totals[S:], 1.0 / pooled_over
+    ratios = [ratio_loss_share(b, g, n, share, N)
+              for b, g, n, N in zip(pool_boundaries, prob_sums, pool_positions, targets)]
+    return ce_sum, ratios, [b.double() for b in boundaries], [n.double() for n in positions]
 
 
 def global_targets(batches: list[Batch], world_size: int, device) -> float:
@@ -100,16 +122,26 @@ def global_targets(batches: list[Batch], world_size: int, device) -> float:
     return float(dist_util.all_reduce_sum(torch.tensor([local], dtype=torch.float64, device=device))[0])
 
 
+def pooled_over(ratio_stats: str, world_size: int) -> int:
+    """Processes whose same micro-batch shares one F and G (1: each unit its own)."""
+    if ratio_stats not in RATIO_STATS:
+        raise ValueError(f"ratio_stats must be one of {', '.join(RATIO_STATS)}, got {ratio_stats!r}")
+    return world_size if ratio_stats == "global" else 1
+
+
 def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list[float], alpha: float,
-                         world_size: int, device, dtype, sharded: bool = False) -> torch.Tensor:
+                         world_size: int, device, dtype, sharded: bool = False,
+                         ratio_stats: str = "unit") -> torch.Tensor:
     """Forward and backward over this process's micro-batches of one step.
 
     Back-propagates P * CE_sum / n_targets(all processes) + alpha * sum_s L_ratio / A per
-    micro-batch (see the module docstring); DDP averages the gradients over the P processes.
+    micro-batch (or, ratio_stats="global", P times this process's share of the pooled
+    L_ratio; see the module docstring); DDP averages the gradients over the P processes.
     Returns the step's statistics summed over processes, packed on the device (see
     `StepStats`; n_targets filled in): nothing here waits for the GPU.
     """
     S, A = len(targets), len(batches)
+    pool = pooled_over(ratio_stats, world_size)
     n_global = global_targets(batches, world_size, device)
     packed = StepStats.zeros(S, device)
     for m, batch in enumerate(batches):
@@ -119,10 +151,10 @@ def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list
             set_gradient_sync(forward_model, m == A - 1)
         with sync:
             with autocast(device, dtype):
-                ce_sum, ratios, b, p = forward_stats(forward_model, batch, targets)
+                ce_sum, ratios, b, p = forward_stats(forward_model, batch, targets, pool)
             loss = ce_sum * (world_size / max(1.0, n_global))
             if ratios:
-                loss = loss + alpha * torch.stack(ratios).sum() / A
+                loss = loss + alpha * pool * torch.stack(ratios).sum() / A
             loss.backward()
         StepStats.add(packed, ce_sum, ratios, b, p)
     packed = dist_util.all_reduce_sum(packed)
@@ -133,14 +165,14 @@ def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list
 @dataclass
 class StepResult:
     stats: StepStats
-    ratio_means: list[float]  # L_ratio per stage, averaged over the step's units
+    ratio_means: list[float]  # L_ratio per stage, averaged over the step's units (or pooled units)
     loss: float  # CE + alpha * sum of ratio_means
     grad_norm: float  # before clipping
 
 
 def train_step(forward_model, ddp, optimizer, params, batches: list[Batch], targets: list[float], alpha: float,
                world_size: int, device, dtype, grad_clip: float, step_number: int,
-               sharded: bool = False) -> StepResult:
+               sharded: bool = False, ratio_stats: str = "unit") -> StepResult:
     """One optimizer step of `hnet train` (and what `hnet bench` times).
 
     Forward and backward over the micro-batches, gradient clipping, then the step's
@@ -149,11 +181,13 @@ def train_step(forward_model, ddp, optimizer, params, batches: list[Batch], targ
     `step_number`) before updating when the loss or the gradient norm is not finite.
     """
     packed = accumulate_gradients(forward_model, ddp, batches, targets, alpha, world_size, device, dtype,
-                                  sharded=sharded)
+                                  sharded=sharded, ratio_stats=ratio_stats)
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
     *values, grad_norm = torch.cat([packed, norm_tensor(norm).to(packed).reshape(1)]).tolist()
     stats = StepStats.from_list(values, len(targets))
-    ratio_means = [r / (world_size * len(batches)) for r in stats.ratio_sum]
+    # Summed over processes: unit losses (P*A of them), or shares adding up to A pooled losses.
+    groups = len(batches) * world_size // pooled_over(ratio_stats, world_size)
+    ratio_means = [r / groups for r in stats.ratio_sum]
     loss_value = stats.ce + alpha * sum(ratio_means)
     check_finite(step_number, loss=loss_value)
     check_finite(step_number, **{"gradient norm": grad_norm})

@@ -137,6 +137,10 @@ class Trainer:
         accum = grad_accum_for(int(saved), ts.batch_size, world, str(self.run.path))
         self.reporter.log(f"resuming on {world} process{'es' if world > 1 else ''}: train.grad_accum "
                           f"{ts.grad_accum} -> {accum} keeps {saved} rows per step")
+        if ts.ratio_stats == "global":
+            before = int(saved) // (ts.batch_size * ts.grad_accum)
+            self.reporter.log(f"note: train.ratio_stats=global pools the ratio loss over {world} micro-batch"
+                              f"{'es' if world > 1 else ''} from here on (was {before}): the objective changes a little")
         ts.grad_accum = accum
 
     def _model(self, latest) -> None:
@@ -256,7 +260,7 @@ class Trainer:
         batches = [b.to(self.device, non_blocking=True) for b in item.micro_batches]
         done = train_step(self.ddp or self.model, self.ddp, self.optimizer, self.params, batches, self.targets,
                           ts.ratio_loss_weight, self.dist.world_size, self.device, self.dtype, ts.grad_clip,
-                          state.step + 1, sharded=self.sharded)
+                          state.step + 1, sharded=self.sharded, ratio_stats=ts.ratio_stats)
         # No synchronize: the next step's statistics wait for this optimizer step, so
         # the time of each step is counted once, as the run goes on.
         seconds = time.perf_counter() - t0

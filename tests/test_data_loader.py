@@ -7,6 +7,7 @@ import torch
 
 from hnet_cli.data.documents import Document
 from hnet_cli.data.loader import TrainLoader, shuffled, validation_batches
+from hnet_cli.data.packing import collate, pack_documents
 from hnet_cli.data.split import plan_split
 from hnet_cli.errors import InputError
 
@@ -74,6 +75,21 @@ def test_processes_share_the_rows_of_one_process_with_accumulation():
     s, r0, r1 = take(single, 12), take(rank0, 12), take(rank1, 12)
     for step in range(12):
         assert torch.equal(s[step][0], r0[step][0]) and torch.equal(s[step][1], r1[step][0])
+
+
+def test_each_process_knows_the_targets_of_the_whole_step():
+    """Step.n_targets (the objective's denominator, counted from the rows on the host) equals the
+    targets of every process's micro-batches counted from their tensors."""
+    docs = corpus()
+    ranks = [make_loader(docs, rank=r, world_size=2, grad_accum=2)[0] for r in range(2)]
+    steps = [list(zip(range(8), loader)) for loader in ranks]
+    for (_, a), (_, b) in zip(*steps):
+        counted = sum(int(m.target_mask.sum()) for m in a.micro_batches + b.micro_batches)
+        assert a.n_targets == b.n_targets == counted
+    # padded rows (validation layout) count only their real positions, as collate's target_mask does
+    rows = list(pack_documents([b"abcdefghij", b"xy"], 8, carry_context=True, pad_last=True))
+    assert rows[-1].length < 8
+    assert [r.n_targets for r in rows] == [int(collate([r]).target_mask.sum()) for r in rows]
 
 
 def test_no_validation_bytes_in_training():

@@ -62,6 +62,9 @@ class Step:
     micro_batches: list[Batch]
     epoch: int
     step_in_epoch: int  # steps of this epoch done once this one is
+    # Targets of the whole step over all processes: every process reads every row, so the
+    # objective's denominator is known here, without a collective or a wait for the GPU.
+    n_targets: int = 0
 
 
 class TrainLoader:
@@ -152,7 +155,7 @@ class TrainLoader:
                     continue
                 if step >= start_step:
                     units = [pending[(first_unit + m) * B:(first_unit + m + 1) * B] for m in range(self.grad_accum)]
-                    yield Step([collate(u) for u in units], epoch, step + 1)
+                    yield Step([collate(u) for u in units], epoch, step + 1, sum(r.n_targets for r in pending))
                 pending = []
                 step += 1
             if step == 0:

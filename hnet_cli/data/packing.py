@@ -36,6 +36,11 @@ class Row:
     starts: tuple[int, ...]
     length: int
 
+    @property
+    def n_targets(self) -> int:
+        """Positions scored as the next byte of the one before (what `collate`'s target_mask counts)."""
+        return max(0, self.length - 1) - sum(1 for s in self.starts if 0 < s < self.length)
+
 
 class RowPacker:
     """Accumulates documents and cuts full rows. Linear time in the bytes added."""

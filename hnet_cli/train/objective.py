@@ -114,8 +114,11 @@ def forward_stats(model, batch: Batch, targets: list[float], pooled_over: int = 
     return ce_sum, ratios, [b.double() for b in boundaries], [n.double() for n in positions]
 
 
-def global_targets(batches: list[Batch], world_size: int, device) -> float:
-    """Targets of this step over all processes (a collective only under torchrun)."""
+def global_targets(batches: list[Batch], world_size: int, device, known: int | None = None) -> float:
+    """Targets of this step over all processes: `known` (the loader counts them), else counted
+    here (under torchrun a collective, and a wait for the GPU to read its result)."""
+    if known is not None:
+        return float(known)
     local = float(sum(b.n_targets for b in batches))
     if world_size == 1:
         return local
@@ -131,7 +134,7 @@ def pooled_over(ratio_stats: str, world_size: int) -> int:
 
 def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list[float], alpha: float,
                          world_size: int, device, dtype, sharded: bool = False,
-                         ratio_stats: str = "unit") -> torch.Tensor:
+                         ratio_stats: str = "unit", n_targets: int | None = None) -> torch.Tensor:
     """Forward and backward over this process's micro-batches of one step.
 
     Back-propagates P * CE_sum / n_targets(all processes) + alpha * sum_s L_ratio / A per
@@ -142,7 +145,7 @@ def accumulate_gradients(forward_model, ddp, batches: list[Batch], targets: list
     """
     S, A = len(targets), len(batches)
     pool = pooled_over(ratio_stats, world_size)
-    n_global = global_targets(batches, world_size, device)
+    n_global = global_targets(batches, world_size, device, n_targets)
     packed = StepStats.zeros(S, device)
     for m, batch in enumerate(batches):
         # DDP and FSDP: average gradients once, after the last micro-batch.
@@ -172,16 +175,17 @@ class StepResult:
 
 def train_step(forward_model, ddp, optimizer, params, batches: list[Batch], targets: list[float], alpha: float,
                world_size: int, device, dtype, grad_clip: float, step_number: int,
-               sharded: bool = False, ratio_stats: str = "unit") -> StepResult:
+               sharded: bool = False, ratio_stats: str = "unit", n_targets: int | None = None) -> StepResult:
     """One optimizer step of `hnet train` (and what `hnet bench` times).
 
     Forward and backward over the micro-batches, gradient clipping, then the step's
-    single wait for the GPU (statistics and gradient norm read together), the
+    single wait for the GPU (statistics and gradient norm read together; give `n_targets`,
+    the step's targets over all processes, or under torchrun counting them is a second), the
     finiteness checks, and the optimizer update. Raises TrainingDiverged (naming
     `step_number`) before updating when the loss or the gradient norm is not finite.
     """
     packed = accumulate_gradients(forward_model, ddp, batches, targets, alpha, world_size, device, dtype,
-                                  sharded=sharded, ratio_stats=ratio_stats)
+                                  sharded=sharded, ratio_stats=ratio_stats, n_targets=n_targets)
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
     *values, grad_norm = torch.cat([packed, norm_tensor(norm).to(packed).reshape(1)]).tolist()
     stats = StepStats.from_list(values, len(targets))

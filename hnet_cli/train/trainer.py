@@ -260,7 +260,8 @@ class Trainer:
         batches = [b.to(self.device, non_blocking=True) for b in item.micro_batches]
         done = train_step(self.ddp or self.model, self.ddp, self.optimizer, self.params, batches, self.targets,
                           ts.ratio_loss_weight, self.dist.world_size, self.device, self.dtype, ts.grad_clip,
-                          state.step + 1, sharded=self.sharded, ratio_stats=ts.ratio_stats)
+                          state.step + 1, sharded=self.sharded, ratio_stats=ts.ratio_stats,
+                          n_targets=item.n_targets)
         # No synchronize: the next step's statistics wait for this optimizer step, so
         # the time of each step is counted once, as the run goes on.
         seconds = time.perf_counter() - t0
@@ -308,7 +309,10 @@ class Trainer:
             self.warm_time = self.session_time
         if self.ts.max_time is not None and state.step == WARMUP_STEPS + CALIBRATION_STEPS and not self.resuming:
             per_step = (self.session_time - self.warm_time) / CALIBRATION_STEPS
-            state.total_steps = calibrated_total(self.ts, state.step, self.session_time, per_step, state.total_steps)
+            total = calibrated_total(self.ts, state.step, self.session_time, per_step, state.total_steps)
+            # Process 0's length for all: each process timed its own steps, and processes that
+            # disagreed on the last step would wait for each other's collectives forever.
+            state.total_steps = dist_util.broadcast_object(total)
             self.reporter.set_total(state.total_steps)
 
     def validate(self) -> bool:

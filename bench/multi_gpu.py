@@ -27,8 +27,8 @@ The global batch is the same on 1 and 2 GPUs, so the scaling figure is strong
 scaling, and the 1-GPU run amortises its optimizer step over two micro-batches.
 
 Time: the whole benchmark is held to --budget-s (default 570 s). Finished parts
-are kept in the results file and in --workdir; a part that does not fit is left
-for the next call, which finds the compile caches of the first (~/.cache/hnet)
+are kept in the results file, and the finished runs of a part cut short in
+--workdir; what does not fit is left for the next call, which finds the compile caches of the first (~/.cache/hnet)
 warm. Results: bench/results/multi-gpu.json (GPU); --device cpu writes to
 --workdir unless --out is given, so CPU figures never pass for GPU results.
 """
@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HNET = [sys.executable, "-m", "hnet_cli"]
 TORCHRUN_2 = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "hnet_cli"]
 PARTS = ("small", "L", "kill")
+DONE = "bench-run.json"  # beside a finished run's files: its arguments and summary
 
 # Per device: the two recipes, settings that keep them to the time budget, and the run lengths.
 # On the CPU the recipes are tiny stand-ins: the point there is that every path runs.
@@ -86,6 +87,7 @@ class Bench:
         self.out = Path(args.out) if args.out else (ROOT / "bench/results/multi-gpu.json" if args.device == "cuda"
                                                     else self.work / "multi-gpu-cpu-check.json")
         self.results = self._previous()
+        self.continuing = False  # set per part: it was left unfinished by the previous call
 
     # ---- running the command ---------------------------------------------------------------
     def env(self, gpus: int) -> dict:
@@ -124,10 +126,20 @@ class Bench:
             raise RuntimeError(f"{what} failed (exit {proc.returncode}): {err.strip()[-1500:]}")
         return time.monotonic() - t0, out
 
-    def train(self, gpus: int, args: list[str], what: str) -> dict:
+    def train(self, gpus: int, args: list[str], what: str, reuse: bool = True) -> dict:
+        """Run `hnet train`. Continuing a part that the previous call left unfinished, a run it
+        finished with the same arguments is reused."""
+        record = Path(args[args.index("--out") + 1]) / DONE if "--out" in args else None
+        if reuse and self.continuing and record is not None and record.is_file():
+            done = json.loads(record.read_text())
+            if done.get("gpus") == gpus and done.get("args") == args:
+                print(f"{what}: finished earlier, reused", flush=True)
+                return done["result"]
         seconds, out = self.finish(self.launch(gpus, args), what)
-        summary = json.loads(out) if out.strip() else {}
-        return {"seconds": round(seconds, 1), "summary": summary}
+        result = {"seconds": round(seconds, 1), "summary": json.loads(out) if out.strip() else {}}
+        if record is not None:
+            record.write_text(json.dumps({"gpus": gpus, "args": args, "result": result}) + "\n")
+        return result
 
     # ---- the parts -----------------------------------------------------------------------------
     def part_small(self) -> dict:
@@ -238,13 +250,19 @@ class Bench:
             if part in self.results and not self.args.again:
                 print(f"{part}: kept from {self.results[part].get('date')} (--again measures it anew)", flush=True)
                 continue
+            unfinished = self.results.setdefault("unfinished", [])
             if self.remaining() < 30:
                 print(f"{part}: left for the next call (time budget)", flush=True)
                 continue
+            self.continuing = part in unfinished
             try:
                 found = getattr(self, f"part_{part}")()
             except OutOfTime as exc:
-                print(f"{part}: {exc}; run again to finish (compile caches are warm now)", flush=True)
+                print(f"{part}: {exc}; run again to finish (the compile caches are warm now)", flush=True)
+                if part not in unfinished:
+                    unfinished.append(part)
+                self.results.pop(part, None)
+                self.save()
                 continue
             except RuntimeError as exc:
                 print(f"{part}: FAILED: {exc}", flush=True)
@@ -254,6 +272,8 @@ class Bench:
             found["date"] = datetime.date.today().isoformat()
             self.results[part] = found
             self.results.get("failed", {}).pop(part, None)
+            if part in unfinished:
+                unfinished.remove(part)
             self.save()
         print_table(self.results)
         print(f"results: {self.out}")
@@ -426,6 +446,8 @@ def print_table(r: dict) -> None:
                          f"| no missing or repeated data |")
     for part, why in r.get("failed", {}).items():
         lines.append(f"| {part} | FAILED: {why.splitlines()[0][:120]} | |")
+    if r.get("unfinished"):
+        lines.append(f"| not finished (time budget): {', '.join(r['unfinished'])} | run again to finish | |")
     print("\n".join(lines))
 
 
@@ -440,8 +462,8 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=570, help="stop starting work after this many seconds")
     p.add_argument("--workdir", default=str(ROOT / "bench/.multi-gpu"), help="run directories (kept between calls)")
     p.add_argument("--out", help="results file (default bench/results/multi-gpu.json on GPUs; WORKDIR on the CPU)")
-    p.add_argument("--again", action="store_true", help="measure parts already in the results file anew")
-    p.add_argument("--fresh", action="store_true", help="ignore the results file's earlier parts")
+    p.add_argument("--again", action="store_true", help="measure anew the parts the results file holds")
+    p.add_argument("--fresh", action="store_true", help="ignore the results file (and runs kept for unfinished parts)")
     args = p.parse_args()
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     unknown = [x for x in parts if x not in PARTS]

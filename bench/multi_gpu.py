@@ -280,32 +280,26 @@ class Bench:
 
 
 # ---- reading runs ---------------------------------------------------------------------------------
+def records(run_dir: Path) -> list[dict]:
+    """Every complete record of the run's metrics.jsonl, in order."""
+    out = []
+    path = run_dir / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
 def metrics(run_dir: Path) -> list[dict]:
     """The run's training records, one per step (the last written wins)."""
-    rows = {}
-    path = run_dir / "metrics.jsonl"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if r.get("kind") == "train":
-                rows[r["step"]] = r
+    rows = {r["step"]: r for r in records(run_dir) if r.get("kind") == "train"}
     return [rows[s] for s in sorted(rows)]
 
 
 def validations(run_dir: Path) -> dict[int, float]:
-    out = {}
-    path = run_dir / "metrics.jsonl"
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if r.get("kind") == "val":
-            out[r["step"]] = r["val_bpb"]
-    return out
+    return {r["step"]: r["val_bpb"] for r in records(run_dir) if r.get("kind") == "val"}
 
 
 def steady_rate(rows: list[dict], warmup: int) -> dict:
@@ -374,8 +368,7 @@ def data_position(run_dir: Path, step: int) -> dict | None:
 
 def check_resumed(run_dir: Path, reference: Path, killed_at: int, end: int) -> dict:
     """Every step once, and the data position at `end` equal to the uninterrupted run's."""
-    rows_steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-                  if '"kind": "train"' in line]
+    rows_steps = [r["step"] for r in records(run_dir) if r.get("kind") == "train"]
     mine, ref = data_position(run_dir, end), data_position(reference, end)
     a = {r["step"]: r["loss"] for r in metrics(run_dir)}
     b = {r["step"]: r["loss"] for r in metrics(reference)}
@@ -454,23 +447,29 @@ def print_table(r: dict) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", nargs="*", default=[], help="training files of --domain dna (default: the bundled genome)")
+    p.add_argument("--data", nargs="*", default=[],
+                   help="FASTA/FASTQ files to train on (dna); on the CPU the bundled genome when none")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                    help="cuda: the benchmark; cpu: tiny recipes over gloo, to check that every path runs")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     p.add_argument("--gpus", default="0,1", help="the two GPUs (CUDA_VISIBLE_DEVICES order; the first serves 1-GPU runs)")
-    p.add_argument("--budget-s", type=float, default=570, help="stop starting work after this many seconds")
+    p.add_argument("--budget-s", type=float, default=570,
+                   help="seconds for the whole call; a run still going then is stopped and left for the next call")
     p.add_argument("--workdir", default=str(ROOT / "bench/.multi-gpu"), help="run directories (kept between calls)")
     p.add_argument("--out", help="results file (default bench/results/multi-gpu.json on GPUs; WORKDIR on the CPU)")
     p.add_argument("--again", action="store_true", help="measure anew the parts the results file holds")
     p.add_argument("--fresh", action="store_true", help="ignore the results file (and runs kept for unfinished parts)")
     args = p.parse_args()
+    args.data = [os.path.abspath(path) for path in args.data]  # the runs start in the repository root
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     unknown = [x for x in parts if x not in PARTS]
     if unknown:
         p.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     if args.device == "cuda":
         import torch
+
+        if not args.data:
+            p.error("--data: give the genomes to train on (the bundled one is too small for these batches)")
 
         if torch.cuda.device_count() < 2:
             p.error(f"two GPUs are needed, {torch.cuda.device_count()} visible (use --device cpu to check the script)")

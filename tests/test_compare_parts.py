@@ -64,7 +64,7 @@ def test_a_time_limited_recipe_cannot_be_compared(tmp_path, dna):
         build_arms(["hnet"], reference, dna, seed=0)
 
 
-def test_run_directories_are_named_by_arm_and_by_seed_when_several(tmp_path, dna):
+def test_run_directories_are_named_by_arm_and_by_seed_when_seeds_are_given(tmp_path, dna):
     reference = load_recipe(micro_compare_recipe(tmp_path))
     hnet, recipe_arm = build_arms(["hnet", str(tmp_path / "micro.json")], reference, dna, seed=3)
     assert _run_dir("OUT", hnet, False).as_posix() == "OUT/hnet"

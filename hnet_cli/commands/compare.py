@@ -15,7 +15,7 @@ and draw the validation curves against bytes seen and against training seconds.
 Arms (--archs): hnet (the recipe's H-Net), transformer and mamba (the isotropic models closest to it
 in forward FLOPs per byte at compression 1/N, as hnet train --arch builds them), or recipe names or
 JSON files (their own model and learning rates; the recipe's data, length and schedule). Each arm is
-an ordinary run directory OUT/ARM (OUT/ARM-seedK with several --seeds): running the same command
+an ordinary run directory OUT/ARM (OUT/ARM-seedK with --seeds): running the same command
 again skips finished arms, continues interrupted ones exactly and reuses held-out scores.
 OUT/compare.json holds the table, OUT/compare.png the curves (needs matplotlib:
 pip install 'hnet-cli[plot]').
@@ -54,7 +54,8 @@ def compare_command(
                                       help="Folder of the arms' run directories (default runs/compare-DOMAIN[-RECIPE])."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps of every arm (overrides train.steps)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", metavar="S[,S...]",
-                                        help="Train every arm once per seed, e.g. 0,1,2 [default: the recipe's seed]."),
+                                        help="Train every arm once per seed, e.g. 0,1,2, in OUT/ARM-seedK (a longer list later "
+                                             "reuses the runs done) [default: the recipe's seed, in OUT/ARM]."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE",
                                                   help="Override a field of the reference recipe (train.* fields "
                                                        "also apply to recipe arms); repeatable."),

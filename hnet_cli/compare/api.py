@@ -7,7 +7,7 @@
     report.as_dict()                                   # what --json prints; also OUT/compare.json
 
 Every arm (`hnet_cli.compare.arms`) is an ordinary run directory OUT/ARM
-(OUT/ARM-seedK with several seeds) trained by `hnet_cli.train` on the same
+(OUT/ARM-seedK when `seeds` are given) trained by `hnet_cli.train` on the same
 rows in the same order, for the same steps and schedule, at (nearly) the same
 forward FLOPs per byte. Then each arm's last checkpoint is scored on the
 held-out files by `hnet_cli.eval.evaluate` (the code of `hnet eval`). Scores
@@ -56,7 +56,7 @@ class CompareJob:
     overrides: list[str] = field(default_factory=list)  # --set FIELD=VALUE, applied to the reference recipe
     domain_options: dict = field(default_factory=dict)  # reader options (strings as typed, or typed values)
     steps: int | None = None
-    seeds: list[int] | None = None  # None: the recipe's seed
+    seeds: list[int] | None = None  # None: the recipe's seed, in OUT/ARM; else OUT/ARM-seedK per seed
     device: str = "auto"
     force: bool = False  # train every arm again
     context: int | None = None  # held-out scoring context (default: the training length)
@@ -166,7 +166,7 @@ def compare(job: CompareJob, reporter=None) -> CompareReport:
     held_out = [os.fspath(p) for p in job.held_out]
     _check_inputs(domain, paths, held_out)
     train_overrides = [o for o in job.overrides if o.strip().startswith("train.")]
-    plan = [(arm, _run_dir(job.out, arm, len(seeds) > 1))
+    plan = [(arm, _run_dir(job.out, arm, job.seeds is not None))
             for seed in seeds for arm in build_arms(names, reference, domain, seed, train_overrides)]
     out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,8 +219,9 @@ class _Prefixed(NullReporter):
         self.inner.finish()
 
 
-def _run_dir(out, arm: Arm, several_seeds: bool) -> Path:
-    name = dir_name(arm.name) + (f"-seed{arm.seed}" if several_seeds else "")
+def _run_dir(out, arm: Arm, seeded: bool) -> Path:
+    """OUT/ARM, or OUT/ARM-seedK when seeds were asked for (so a later, longer --seeds list reuses them)."""
+    name = dir_name(arm.name) + (f"-seed{arm.seed}" if seeded else "")
     return Path(out) / name
 
 

@@ -39,6 +39,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "train",
     "eval",
+    "compare",
     "generate",
     "chunk",
     "score",

@@ -13,7 +13,8 @@ from hnet_cli.train.baseline import matched_baseline
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "official"
 REQUIRED = ["tiny", "tiny-2stage", "small", "hnet-1stage-L", "hnet-1stage-XL", "hnet-2stage-L", "hnet-2stage-XL",
-            "transformer-tiny", "mamba-tiny", "dna-tiny", "code-tiny", "text-tiny", "zh-tiny"]
+            "transformer-tiny", "mamba-tiny", "dna-tiny", "code-tiny", "text-tiny", "zh-tiny", "dna-small",
+            "dna-small-mamba-main", "dna-tiny-paper"]
 
 
 @pytest.mark.parametrize("name", REQUIRED)
@@ -98,6 +99,32 @@ def test_baseline_recipes_match_tiny_in_flops(arch):
     iso = forward_flops_per_byte(base.model_config(), base.train.seq_len).per_byte
     assert base.model_config().num_stages == 0
     assert abs(iso - hnet) / hnet < 0.15
+
+
+@pytest.mark.parametrize("name, layout", [("dna-small", ["M3T1", ["T15"], "M4"]),
+                                          ("dna-small-mamba-main", ["M3T1", ["M15"], "M4"]),
+                                          ("dna-tiny-paper", ["M1T1", ["T6"], "M2"])])
+def test_dna_comparison_recipes_follow_the_paper_and_their_baselines_match(name, layout):
+    from hnet_cli.data.registry import get_domain
+    from hnet_cli.model.flops import count_parameters
+    from hnet_cli.train.baseline import baseline_recipe
+
+    recipe = load_recipe(name)
+    assert recipe.model["arch_layout"] == layout  # the paper's DNA H-Nets: M3T1 | T15 or M15 | M4
+    ts = recipe.train
+    assert ts.compression_targets == [3] and ts.ratio_loss_weight == 0.03 and ts.domain_options == {"rc_prob": 0.5}
+    assert ts.lr_multipliers[0] > ts.lr_multipliers[1]  # the outer stage learns faster
+    get_domain("dna").resolve_options(ts.domain_options)
+    if name != "dna-tiny-paper":
+        params = count_parameters(HNetLM(recipe.model_config(), device="meta"))
+        assert 60e6 < params < 80e6  # the paper's: 64M (T15), 66M (M15)
+    hnet = forward_flops_per_byte(recipe.model_config(), ts.seq_len, [1 / 3]).per_byte
+    for arch in ("transformer", "mamba"):
+        base = baseline_recipe(recipe, arch, [3.0])
+        iso = forward_flops_per_byte(base.model_config(), base.train.seq_len).per_byte
+        HNetLM(base.model_config(), device="meta")
+        assert base.model_config().num_stages == 0 and abs(iso / hnet - 1) < 0.05, arch
+        assert (base.train.steps, base.train.seq_len, base.train.seed) == (ts.steps, ts.seq_len, ts.seed)
 
 
 def test_matched_baseline_picks_the_closest_depth():

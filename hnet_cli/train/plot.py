@@ -26,7 +26,8 @@ DEFAULT_NAME = "curves.png"
 SKIP_FRACTION = 0.1  # the start of a run left out of the y-range of loss and bits
 
 
-def _matplotlib():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, or a one-line HnetError saying how to install it."""
     try:
         import matplotlib
 
@@ -52,6 +53,7 @@ def run_series(run_dir: str | Path) -> dict:
         raise HnetError(f"{run.path}: no training metrics to plot ({METRICS_NAME} is missing or empty)")
     info = run.record(RUN_INFO_NAME) or {}
     unit = info.get("unit", "byte")
+<<<<<<< HEAD
     stages = len(train[-1].get("compression") or [])
     return {
         "run": str(run.path),
@@ -72,6 +74,9 @@ def run_series(run_dir: str | Path) -> dict:
             f"bits_per_{unit}": [_finite(r.get(f"val_bits_per_{unit}")) for r in val],
         },
     }
+=======
+    plt = pyplot()
+>>>>>>> 7c0688b (hnet compare: arms trained alike at matched FLOPs per byte (same rows, seed, steps, schedule), each an ordinary run directory (finished arms skipped, interrupted ones resumed), scored on held-out files with hnet eval's code; one table, compare.json, one plot. Recipes dna-small, dna-small-mamba-main (the paper's DNA H-Nets for one GPU) and dna-tiny-paper (their layout on CPUs))
 
 
 def focus_range(*series: list, skip: float = SKIP_FRACTION, pad: float = 0.08) -> tuple[float, float] | None:

@@ -58,7 +58,7 @@ def make_model(folder: Path) -> str:
     from hnet_cli.recipes import load_recipe
 
     torch.manual_seed(0)
-    model = HNetLM(load_recipe("dna-tiny").model_config())
+    model = HNetLM(load_recipe("dna-tiny").model)
     init_weights(model)
     return str(save_model(model.eval(), folder / "dna-tiny"))
 

@@ -47,7 +47,7 @@ def main() -> None:
     rows = []
     for name in args.recipes.split(","):
         torch.manual_seed(0)
-        model = HNetLM(load_recipe(name).model_config())
+        model = HNetLM(load_recipe(name).model)
         init_weights(model)
         ids = torch.randint(0, 256, (args.batch, args.seq_len))
         n_bytes = ids.numel()

@@ -109,14 +109,14 @@ def sweep_jobs(specs: list[str], base_steps: int | None, seed: int = 0) -> list[
         name, _, values = spec.partition("=")
         domain = get_domain(name)
         recipe = load_recipe(domain.default_recipe)
-        cfg = recipe.model_config()
+        cfg = recipe.model
         default_n = domain.targets_for(cfg.num_stages)
-        steps0 = base_steps or recipe.train.steps
-        flops0 = forward_flops_per_byte(cfg, recipe.train.seq_len, [1 / n for n in default_n]).per_byte
+        steps0 = base_steps or recipe.train.schedule.steps
+        flops0 = forward_flops_per_byte(cfg, recipe.train.data.seq_len, [1 / n for n in default_n]).per_byte
         for value in values.split(","):
             n = float(value)
             targets = [n] + default_n[1:]
-            flops = forward_flops_per_byte(cfg, recipe.train.seq_len, [1 / x for x in targets]).per_byte
+            flops = forward_flops_per_byte(cfg, recipe.train.data.seq_len, [1 / x for x in targets]).per_byte
             steps = max(1, round(steps0 * flops0 / flops))
             jobs.append((f"{domain.name}-N{value}" + (f"-seed{seed}" if seed else ""),
                          ["--domain", domain.name, "--steps", str(steps), "--set", f"train.seed={seed}",

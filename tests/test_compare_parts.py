@@ -44,7 +44,7 @@ def test_baseline_arms_match_the_reference_in_flops_and_share_its_training(tmp_p
         for name in SHARED_FIELDS:
             if name != "seed":
                 assert getattr(arm.recipe.train, name) == getattr(reference.train, name), (arm.name, name)
-    assert arms[0].targets == [3.0] and arms[1].targets == [] and arms[1].recipe.model_config().num_stages == 0
+    assert arms[0].targets == [3.0] and arms[1].targets == [] and arms[1].recipe.model.num_stages == 0
     assert reference.train.seed == 0  # the caller's recipe is not changed
 
 
@@ -54,8 +54,8 @@ def test_a_recipe_arm_keeps_its_model_and_rates_but_takes_the_shared_fields(tmp_
     arm = build_arms(["hnet", other], reference, dna, seed=0)[1]
     assert arm.kind == "recipe" and arm.name == other and arm.arch == "hnet"
     ts = arm.recipe.train
-    assert ts.lr == 0.01  # its own
-    assert (ts.seq_len, ts.steps, ts.warmup, ts.seed) == (128, 8, 2, 0)  # the reference's
+    assert ts.optim.lr == 0.01  # its own
+    assert (ts.data.seq_len, ts.schedule.steps, ts.schedule.warmup, ts.seed) == (128, 8, 2, 0)  # the reference's
 
 
 def test_a_time_limited_recipe_cannot_be_compared(tmp_path, dna):

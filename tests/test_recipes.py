@@ -20,10 +20,10 @@ REQUIRED = ["tiny", "tiny-2stage", "small", "hnet-1stage-L", "hnet-1stage-XL", "
 @pytest.mark.parametrize("name", REQUIRED)
 def test_bundled_recipe_builds(name):
     recipe = load_recipe(name)
-    model = HNetLM(recipe.model_config(), device="meta")
+    model = HNetLM(recipe.model, device="meta")
     assert recipe.description
-    if recipe.train.lr_multipliers is not None:
-        assert len(recipe.train.lr_multipliers) == model.num_stages + 1
+    if recipe.train.optim.lr_multipliers is not None:
+        assert len(recipe.train.optim.lr_multipliers) == model.num_stages + 1
 
 
 def test_every_bundled_recipe_is_listed():
@@ -34,22 +34,22 @@ def test_every_bundled_recipe_is_listed():
                                          ("hnet-2stage-L", "2stage_L"), ("hnet-2stage-XL", "2stage_XL")])
 def test_paper_recipes_use_the_released_configs(name, config):
     released = json.loads((OFFICIAL / f"config_hnet_{config}.json").read_text())
-    assert load_recipe(name).model == released
+    assert load_recipe(name).model.to_dict() == released
 
 
 def test_domain_recipes_inherit_from_tiny():
     tiny, dna = load_recipe("tiny"), load_recipe("dna-tiny")
     assert dna.model == tiny.model
-    assert dna.train.domain_options == {"rc_prob": 0.5}
-    assert dna.train.lr_multipliers == tiny.train.lr_multipliers  # inherited, not restated
+    assert dna.train.data.domain_options == {"rc_prob": 0.5}
+    assert dna.train.optim.lr_multipliers == tiny.train.optim.lr_multipliers  # inherited, not restated
 
 
 def test_overrides_any_field():
     r = load_recipe("tiny", ["train.lr=1e-3", "model.d_model=[32,64]", "train.schedule=cosine",
                              "model.ssm_cfg.d_state=8", "train.domain_options.rc_prob=0.25"])
-    assert r.train.lr == 1e-3 and r.model["d_model"] == [32, 64] and r.train.schedule == "cosine"
-    assert r.model["ssm_cfg"]["d_state"] == 8 and r.model["ssm_cfg"]["expand"] == 2
-    assert r.train.domain_options == {"rc_prob": 0.25}
+    assert r.train.optim.lr == 1e-3 and r.model.d_model == [32, 64] and r.train.schedule.kind == "cosine"
+    assert r.model.ssm_cfg["d_state"] == 8 and r.model.ssm_cfg["expand"] == 2
+    assert r.train.data.domain_options == {"rc_prob": 0.25}
 
 
 @pytest.mark.parametrize("override,message", [
@@ -80,7 +80,7 @@ def test_recipe_file_with_unknown_field(tmp_path):
     with pytest.raises(ConfigError, match="unknown field 'train.stepz'"):
         load_recipe(str(path))
     path.write_text(json.dumps({"base": "tiny", "train": {"steps": 3}}))
-    assert load_recipe(str(path)).train.steps == 3
+    assert load_recipe(str(path)).train.schedule.steps == 3
 
 
 def test_resolved_recipe_round_trips():
@@ -95,9 +95,9 @@ def test_resolved_recipe_round_trips():
 def test_baseline_recipes_match_tiny_in_flops(arch):
     tiny, base = load_recipe("tiny"), load_recipe(f"{arch}-tiny")
     n = 3.0
-    hnet = forward_flops_per_byte(tiny.model_config(), tiny.train.seq_len, [1 / n]).per_byte
-    iso = forward_flops_per_byte(base.model_config(), base.train.seq_len).per_byte
-    assert base.model_config().num_stages == 0
+    hnet = forward_flops_per_byte(tiny.model, tiny.train.data.seq_len, [1 / n]).per_byte
+    iso = forward_flops_per_byte(base.model, base.train.data.seq_len).per_byte
+    assert base.model.num_stages == 0
     assert abs(iso - hnet) / hnet < 0.15
 
 
@@ -110,25 +110,26 @@ def test_dna_comparison_recipes_follow_the_paper_and_their_baselines_match(name,
     from hnet_cli.train.baseline import baseline_recipe
 
     recipe = load_recipe(name)
-    assert recipe.model["arch_layout"] == layout  # the paper's DNA H-Nets: M3T1 | T15 or M15 | M4
+    assert recipe.model.arch_layout == layout  # the paper's DNA H-Nets: M3T1 | T15 or M15 | M4
     ts = recipe.train
-    assert ts.compression_targets == [3] and ts.ratio_loss_weight == 0.03 and ts.domain_options == {"rc_prob": 0.5}
-    assert ts.lr_multipliers[0] > ts.lr_multipliers[1]  # the outer stage learns faster
-    get_domain("dna").resolve_options(ts.domain_options)
+    assert ts.objective.compression_targets == [3] and ts.objective.ratio_loss_weight == 0.03
+    assert ts.data.domain_options == {"rc_prob": 0.5}
+    assert ts.optim.lr_multipliers[0] > ts.optim.lr_multipliers[1]  # the outer stage learns faster
+    get_domain("dna").resolve_options(ts.data.domain_options)
     if name != "dna-tiny-paper":
-        params = count_parameters(HNetLM(recipe.model_config(), device="meta"))
+        params = count_parameters(HNetLM(recipe.model, device="meta"))
         assert 60e6 < params < 80e6  # the paper's: 64M (T15), 66M (M15)
-    hnet = forward_flops_per_byte(recipe.model_config(), ts.seq_len, [1 / 3]).per_byte
+    hnet = forward_flops_per_byte(recipe.model, ts.data.seq_len, [1 / 3]).per_byte
     for arch in ("transformer", "mamba"):
         base = baseline_recipe(recipe, arch, [3.0])
-        iso = forward_flops_per_byte(base.model_config(), base.train.seq_len).per_byte
-        HNetLM(base.model_config(), device="meta")
-        assert base.model_config().num_stages == 0 and abs(iso / hnet - 1) < 0.05, arch
-        assert (base.train.steps, base.train.seq_len, base.train.seed) == (ts.steps, ts.seq_len, ts.seed)
+        iso = forward_flops_per_byte(base.model, base.train.data.seq_len).per_byte
+        HNetLM(base.model, device="meta")
+        assert base.model.num_stages == 0 and abs(iso / hnet - 1) < 0.05, arch
+        assert (base.train.schedule.steps, base.train.data.seq_len, base.train.seed) == (ts.schedule.steps, ts.data.seq_len, ts.seed)
 
 
 def test_matched_baseline_picks_the_closest_depth():
-    cfg = load_recipe("hnet-1stage-L").model_config()
+    cfg = load_recipe("hnet-1stage-L").model
     iso, report = matched_baseline(cfg, "transformer", 8192, [6.0])
     target = report["hnet_flops_per_byte"]
     depth = len(iso.stages[0].main)

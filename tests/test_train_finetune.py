@@ -81,7 +81,7 @@ def test_init_from_starts_from_exactly_the_source_weights(source, tmp_path):
 
     def job(out):
         r = load_recipe(recipe)
-        r.model = source_model.config.to_dict()
+        r.model = source_model.config
         return TrainJob(recipe=r, domain="dna", paths=[str(LAMBDA)], out=str(tmp_path / out), device="cpu",
                         init_from=str(source))
 

@@ -9,7 +9,6 @@ main network's width; their depth is chosen so that forward FLOPs per byte
 
 from __future__ import annotations
 
-import copy
 import re
 
 from hnet_cli.model.config import HNetConfig
@@ -29,7 +28,7 @@ def _scale_layout(layout, scale: float):
 
 
 def hnet_config(stages: int, depth_scale: float = 1.0) -> HNetConfig:
-    base = copy.deepcopy(load_recipe(HNET_RECIPES[stages]).model)
+    base = load_recipe(HNET_RECIPES[stages]).model.to_dict()
     if depth_scale != 1.0:
         base["arch_layout"] = _scale_layout(base["arch_layout"], depth_scale)
     return HNetConfig.from_dict(base)

@@ -136,13 +136,13 @@ def train_command(
             from hnet_cli.train.finetune import freeze_prefixes, source_config
 
             the_recipe.model = source_config(init_from, config)
-            freeze_prefixes(freeze or "", the_recipe.model_config().num_stages)  # a bad --freeze fails before any work
+            freeze_prefixes(freeze or "", the_recipe.model.num_stages)  # a bad --freeze fails before any work
         elif freeze:
-            freeze_prefixes(freeze, the_recipe.model_config().num_stages)
+            freeze_prefixes(freeze, the_recipe.model.num_stages)
         if steps is not None:
             if steps <= 0:
                 raise ConfigError("--steps must be positive")
-            the_recipe.train.steps, the_recipe.train.max_bytes, the_recipe.train.max_time = steps, None, None
+            the_recipe.train.schedule.set_steps(steps)
         if arch != "hnet":
             the_recipe = baseline_recipe(the_recipe, arch, resolve_targets(the_recipe, dom))
         given_options = {}

@@ -157,7 +157,8 @@ def compare(job: CompareJob, reporter=None) -> CompareReport:
     if job.steps is not None:
         if job.steps <= 0:
             raise ConfigError("--steps must be positive")
-        reference.train.steps, reference.train.max_bytes, reference.train.max_time = job.steps, None, None
+        schedule = reference.train.schedule
+        schedule.steps, schedule.max_bytes, schedule.max_time = job.steps, None, None
     seeds = list(job.seeds) if job.seeds else [reference.train.seed]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {','.join(map(str, seeds))}: a seed is listed twice")

@@ -76,8 +76,7 @@ def dir_name(arm_name: str) -> str:
 
 def check_length(recipe: Recipe) -> None:
     """Arms are compared at the same step: the length must be steps or bytes, not time."""
-    ts = recipe.train
-    if ts.max_time is not None:
+    if recipe.train.schedule.max_time is not None:
         raise ConfigError(f"recipe {recipe.name}: train.max_time stops each arm after a different number of steps; "
                           "a comparison needs train.steps or train.max_bytes (--steps N)")
 
@@ -86,13 +85,13 @@ def share_settings(recipe: Recipe, reference: Recipe) -> Recipe:
     """`recipe` with the reference's SHARED_FIELDS (a copy)."""
     out = copy.deepcopy(recipe)
     for name in SHARED_FIELDS:
-        setattr(out.train, name, copy.deepcopy(getattr(reference.train, name)))
+        out.train.set_flat(name, copy.deepcopy(reference.train.get_flat(name)))
     return out
 
 
 def flops_per_byte(recipe: Recipe, targets: list[float]) -> float:
     compression = [1.0 / n for n in targets] if targets else None
-    return forward_flops_per_byte(recipe.model_config(), recipe.train.seq_len, compression).per_byte
+    return forward_flops_per_byte(recipe.model, recipe.train.data.seq_len, compression).per_byte
 
 
 def build_arms(names: list[str], reference: Recipe, domain, seed: int, train_overrides: list[str] = ()) -> list[Arm]:

@@ -72,6 +72,7 @@ class TrainLoader:
         self,
         open_documents: Callable[[], Iterable[Document]],
         split: Split,
+        *,
         seq_len: int,
         batch_size: int,
         grad_accum: int = 1,

@@ -17,7 +17,7 @@ optionally restricted to regions; see hnet_cli.embed.stream for what is taken.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hnet_cli.errors import ConfigError

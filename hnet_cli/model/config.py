@@ -105,6 +105,8 @@ class HNetConfig:
     attn_cfg: dict = field(default_factory=dict)
     # Extra keys we do not know are kept so that a round trip loses nothing.
     extra: dict = field(default_factory=dict)
+    # arch_layout parsed once (by validate, or on first use); the layout is not changed afterwards.
+    _layouts: list | None = field(default=None, init=False, repr=False, compare=False)
 
     # ---- derived views -------------------------------------------------
     @property
@@ -114,7 +116,9 @@ class HNetConfig:
 
     @property
     def stages(self) -> list[StageLayout]:
-        return _stage_layouts(self.arch_layout)
+        if self._layouts is None:
+            self._layouts = _stage_layouts(self.arch_layout)
+        return self._layouts
 
     @property
     def ssm(self) -> SSMConfig:
@@ -191,7 +195,7 @@ class HNetConfig:
     # ---- validation ----------------------------------------------------
     def validate(self, source: str = "config") -> None:
         """Reject configs the model cannot build, with a message naming the field."""
-        stages = _stage_layouts(self.arch_layout, source)
+        stages = self._layouts = _stage_layouts(self.arch_layout, source)
         n = len(stages)
 
         def per_stage(name: str, values, kind=int):

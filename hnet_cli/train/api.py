@@ -43,9 +43,7 @@ def resume(run_dir: str | Path, device: str = "auto", steps: int | None = None, 
     recipe = Recipe.from_dict(run.read(RECIPE_NAME, "recipe"), source=str(run.recipe_path))
     info = run.read(RUN_INFO_NAME, "run description")
     if steps is not None:
-        recipe.train.steps = steps
-        recipe.train.max_bytes = None
-        recipe.train.max_time = None
+        recipe.train.schedule.set_steps(steps)
     job = TrainJob(recipe=recipe, domain=info["domain"], paths=list(info.get("paths", [])),
                    domain_options=dict(info.get("domain_options", {})), out=run.path,
                    arch=info.get("arch", "hnet"), device=device, freeze=list(info.get("freeze", [])))

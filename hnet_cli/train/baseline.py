@@ -70,10 +70,10 @@ def baseline_recipe(recipe, arch: str, targets: list[float]):
 
     if arch == "hnet":
         return recipe
-    config, report = matched_baseline(recipe.model_config(), arch, recipe.train.seq_len, targets)
+    config, report = matched_baseline(recipe.model, arch, recipe.train.data.seq_len, targets)
     train = copy.deepcopy(recipe.train)
-    train.lr_multipliers = None
-    train.compression_targets = None
+    train.optim.lr_multipliers = None
+    train.objective.compression_targets = None
     description = (f"{arch} baseline matched to {recipe.name} in FLOPs per byte "
                    f"({report['baseline_flops_per_byte']:.3g} vs {report['hnet_flops_per_byte']:.3g} at N={targets})")
-    return Recipe(name=f"{recipe.name}-{arch}", description=description, model=config.to_dict(), train=train)
+    return Recipe(name=f"{recipe.name}-{arch}", description=description, model=config, train=train)

@@ -30,11 +30,11 @@ _GLOB_CHARS = set("*?[")
 
 def resolve_targets(recipe: Recipe, domain) -> list[float]:
     """N per stage: the recipe's compression_targets, else the domain's for this many stages."""
-    S = recipe.model_config().num_stages
+    S = recipe.model.num_stages
     if S == 0:
         return []
-    if recipe.train.compression_targets is not None:
-        return [float(n) for n in recipe.train.compression_targets]
+    if recipe.train.objective.compression_targets is not None:
+        return [float(n) for n in recipe.train.objective.compression_targets]
     return [float(n) for n in domain.targets_for(S)]
 
 
@@ -63,22 +63,22 @@ def check_inputs(domain, paths: list[str]) -> None:
 def build_model(recipe: Recipe, seed: int, device) -> HNetLM:
     """A freshly initialised model (seeded), on `device`."""
     torch.manual_seed(seed)
-    model = HNetLM(recipe.model_config())
+    model = HNetLM(recipe.model)
     init_weights(model, generator=torch.Generator().manual_seed(seed))
     return model.to(device)
 
 
-def speed_up(model, ts, targets, device) -> None:
+def speed_up(model, speed, targets, device) -> None:
     """On GPUs (or compile=on): chunk budgets (fixed shapes, predictable memory) and compiled blocks."""
-    if device.type != "cuda" and ts.compile != "on":
+    if device.type != "cuda" and speed.compile != "on":
         return
     from hnet_cli.model.fast import make_fast
 
     budget = None
     stages = model.config.num_stages
-    if ts.chunk_budget_margin is not None and stages and len(targets or ()) == stages and device.type == "cuda":
-        budget = [min(1.0, ts.chunk_budget_margin / n) for n in targets]
-    compile_blocks = ts.compile == "on" or (ts.compile == "auto" and device.type == "cuda")
+    if speed.chunk_budget_margin is not None and stages and len(targets or ()) == stages and device.type == "cuda":
+        budget = [min(1.0, speed.chunk_budget_margin / n) for n in targets]
+    compile_blocks = speed.compile == "on" or (speed.compile == "auto" and device.type == "cuda")
     make_fast(model, compile=compile_blocks, chunk_budget=budget)
     if device.type == "cuda":
         # The fp32 matmuls (routing q/k, residual_proj) on TF32 tensor cores: training
@@ -86,21 +86,21 @@ def speed_up(model, ts, targets, device) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
 
 
-def total_steps(ts, bytes_per_step: int) -> int:
+def total_steps(schedule, bytes_per_step: int) -> int:
     """The run's length in steps from train.steps / train.max_bytes (provisional under max_time alone)."""
     candidates = []
-    if ts.steps is not None:
-        candidates.append(ts.steps)
-    if ts.max_bytes is not None:
-        candidates.append(max(1, math.ceil(ts.max_bytes / bytes_per_step)))
+    if schedule.steps is not None:
+        candidates.append(schedule.steps)
+    if schedule.max_bytes is not None:
+        candidates.append(max(1, math.ceil(schedule.max_bytes / bytes_per_step)))
     if not candidates:  # max_time only: provisional until calibrated
         return 10**9
     return min(candidates)
 
 
-def calibrated_total(ts, step: int, seconds: float, per_step: float, total: int) -> int:
+def calibrated_total(max_time: float, step: int, seconds: float, per_step: float, total: int) -> int:
     """Steps that fit max_time, at `per_step` seconds each after the `seconds` spent in `step` steps."""
-    return max(step + 1, min(total, step + int((ts.max_time - seconds) / max(per_step, 1e-9))))
+    return max(step + 1, min(total, step + int((max_time - seconds) / max(per_step, 1e-9))))
 
 
 def grad_accum_for(rows_per_step: int, batch_size: int, world_size: int, run: str) -> int:

@@ -78,11 +78,11 @@ def freeze(model, spec: list[str] | str) -> list[str]:
     return frozen
 
 
-def source_config(init_from: str, config: str | None = None) -> dict:
-    """The model config (official JSON dict) of the model a fine-tune starts from, without its weights."""
+def source_config(init_from: str, config: str | None = None):
+    """The HNetConfig of the model a fine-tune starts from, without its weights."""
     from hnet_cli.model.checkpoint import checkpoint_config
 
-    return checkpoint_config(init_from, config).to_dict()
+    return checkpoint_config(init_from, config)
 
 
 def load_initial_weights(model, init_from: str, config: str | None = None) -> str:

@@ -53,7 +53,6 @@ def run_series(run_dir: str | Path) -> dict:
         raise HnetError(f"{run.path}: no training metrics to plot ({METRICS_NAME} is missing or empty)")
     info = run.record(RUN_INFO_NAME) or {}
     unit = info.get("unit", "byte")
-<<<<<<< HEAD
     stages = len(train[-1].get("compression") or [])
     return {
         "run": str(run.path),
@@ -74,9 +73,6 @@ def run_series(run_dir: str | Path) -> dict:
             f"bits_per_{unit}": [_finite(r.get(f"val_bits_per_{unit}")) for r in val],
         },
     }
-=======
-    plt = pyplot()
->>>>>>> 7c0688b (hnet compare: arms trained alike at matched FLOPs per byte (same rows, seed, steps, schedule), each an ordinary run directory (finished arms skipped, interrupted ones resumed), scored on held-out files with hnet eval's code; one table, compare.json, one plot. Recipes dna-small, dna-small-mamba-main (the paper's DNA H-Nets for one GPU) and dna-tiny-paper (their layout on CPUs))
 
 
 def focus_range(*series: list, skip: float = SKIP_FRACTION, pad: float = 0.08) -> tuple[float, float] | None:
@@ -94,7 +90,7 @@ def focus_range(*series: list, skip: float = SKIP_FRACTION, pad: float = 0.08) -
 
 def draw(series: dict):
     """A matplotlib Figure of the four panels."""
-    plt = _matplotlib()
+    plt = pyplot()
     train, val, unit = series["train"], series["val"], series["unit"]
     steps = train["step"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
@@ -158,7 +154,7 @@ def _clipped(series: list[list]) -> bool:
 def plot_run(run_dir: str | Path, out: str | Path | None = None, dpi: int = 110) -> str:
     """Draw the run's curves as PNG into `out` (default RUN/plots/curves.png; "-" = stdout); returns where."""
     series = run_series(run_dir)
-    plt = _matplotlib()
+    plt = pyplot()
     fig = draw(series)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)

@@ -54,7 +54,7 @@ def checkpoint_metadata(recipe, domain, options: dict, targets: list[float], arc
     return {
         "domain": domain.name, "unit": domain.unit,
         "domain_options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
-        "recipe": recipe.name, "seq_len": recipe.train.seq_len, "arch": arch,
+        "recipe": recipe.name, "seq_len": recipe.train.data.seq_len, "arch": arch,
         "compression_targets": list(targets), "recipe_config": recipe.to_dict(),
     }
 
@@ -79,7 +79,7 @@ class Trainer:
             self.run.check_new(job.force)
         self._inputs(spooled)
         self.described = checkpoint_metadata(self.recipe, self.domain, self.options, self.targets, self.job.arch)
-        self.checkpointer = Checkpointer(self.run.path, self.ts.keep_checkpoints, metadata=self.described)
+        self.checkpointer = Checkpointer(self.run.path, self.ts.checkpoint.keep_checkpoints, metadata=self.described)
         latest = self.checkpointer.load_latest() if resume else None
         if latest is not None:
             self._fit_world_size(latest[3])
@@ -103,11 +103,11 @@ class Trainer:
     # ---- set-up -------------------------------------------------------------------------
     def _inputs(self, spooled: Path | None) -> None:
         self.domain = get_domain(self.job.domain)
-        self.options = resolve_domain_options(self.domain, self.ts.domain_options, self.job.domain_options)
+        self.options = resolve_domain_options(self.domain, self.ts.data.domain_options, self.job.domain_options)
         check_inputs(self.domain, list(self.job.paths))
         self.paths = [str(spooled) if p == STDIN and spooled is not None else p for p in self.job.paths]
         self.targets = resolve_targets(self.recipe, self.domain)
-        self.dtype = pick_dtype(self.ts.dtype, self.device)
+        self.dtype = pick_dtype(self.ts.speed.dtype, self.device)
 
     def _open_documents(self):
         return self.domain.read(list(self.paths), **self.options)
@@ -117,38 +117,41 @@ class Trainer:
         ts, dist, domain = self.ts, self.dist, self.domain
         source = ", ".join(self.job.paths) if self.job.paths else domain.default_data + " (bundled)"
         self.reporter.log(f"reading {domain.name} data: {source}")
-        self.split = plan_split(self._open_documents, ts.val_fraction, ts.eval_bytes)
+        self.split = plan_split(self._open_documents, ts.data.val_fraction, ts.data.eval_bytes)
         if not self.split.validation:
             raise InputError(", ".join(self.paths) or domain.name, "no data left for validation")
         self.val_units = sum(domain.count_units(d.data) for d in self.split.validation)
-        self.val_batches = validation_batches(self.split, ts.seq_len, ts.batch_size, dist.rank, dist.world_size)
+        data = ts.data
+        self.val_batches = validation_batches(self.split, data.seq_len, data.batch_size, dist.rank, dist.world_size)
         options = self.options
         augment = lambda doc, rng: domain.augment(doc, rng, **options)  # noqa: E731  (identity unless the domain augments)
-        self.loader = TrainLoader(self._open_documents, self.split, ts.seq_len, ts.batch_size, ts.grad_accum, dist.rank,
-                                  dist.world_size, ts.seed, ts.shuffle_docs, ts.shuffle_rows, augment, ts.prefetch)
+        self.loader = TrainLoader(self._open_documents, self.split, seq_len=data.seq_len, batch_size=data.batch_size,
+                                  grad_accum=data.grad_accum, rank=dist.rank, world_size=dist.world_size, seed=ts.seed,
+                                  shuffle_docs=data.shuffle_docs, shuffle_rows=data.shuffle_rows, augment=augment,
+                                  prefetch=data.prefetch)
 
     def _fit_world_size(self, trainer_state: dict) -> None:
         """Resuming on another number of processes: grad_accum keeps the saved rows per step
         (same batches, same data order, same objective; hnet_cli.data.loader)."""
         saved = trainer_state.get("data", {}).get("rows_per_step")
-        ts, world = self.ts, self.dist.world_size
-        if saved is None or saved == ts.batch_size * ts.grad_accum * world:
+        data, world = self.ts.data, self.dist.world_size
+        if saved is None or saved == data.batch_size * data.grad_accum * world:
             return
-        accum = grad_accum_for(int(saved), ts.batch_size, world, str(self.run.path))
+        accum = grad_accum_for(int(saved), data.batch_size, world, str(self.run.path))
         self.reporter.log(f"resuming on {world} process{'es' if world > 1 else ''}: train.grad_accum "
-                          f"{ts.grad_accum} -> {accum} keeps {saved} rows per step")
-        if ts.ratio_stats == "global":
-            before = int(saved) // (ts.batch_size * ts.grad_accum)
+                          f"{data.grad_accum} -> {accum} keeps {saved} rows per step")
+        if self.ts.objective.ratio_stats == "global":
+            before = int(saved) // (data.batch_size * data.grad_accum)
             self.reporter.log(f"note: train.ratio_stats=global pools the ratio loss over {world} micro-batch"
                               f"{'es' if world > 1 else ''} from here on (was {before}): the objective changes a little")
-        ts.grad_accum = accum
+        data.grad_accum = accum
 
     def _model(self, latest) -> None:
         """Model, optimizer and TrainState: fresh, or restored from the LATEST checkpoint."""
         ts = self.ts
         self.model = build_model(self.recipe, ts.seed, self.device)
-        steps = total_steps(ts, self.loader.bytes_per_step)
-        watch = CompressionWatch.for_run(self.targets, steps, ts.health_grace, ts.health_patience, ts.health_factor)
+        steps = total_steps(ts.schedule, self.loader.bytes_per_step)
+        watch = CompressionWatch.for_run(self.targets, steps, ts.health.grace, ts.health.patience, ts.health.factor)
         self.state = TrainState(self.loader, watch, total_steps=steps, device=self.device)
         self.init_checkpoint = None
         if latest is not None:
@@ -158,11 +161,13 @@ class Trainer:
             self.init_checkpoint = load_initial_weights(self.model, self.job.init_from, self.job.init_config)
         # Frozen before the optimizer is built: it never holds them (also again on resume).
         self.frozen = freeze(self.model, self.job.freeze) if self.job.freeze else []
-        speed_up(self.model, ts, self.targets, self.device)
-        self.sharded = self.dist.enabled and ts.parallel == "fsdp"
+        speed_up(self.model, ts.speed, self.targets, self.device)
+        self.sharded = self.dist.enabled and ts.parallel.mode == "fsdp"
         if self.sharded:
             shard_model(self.model)
-        self.optimizer = build_optimizer(self.model, ts.lr, ts.weight_decay, ts.betas, ts.eps, ts.lr_multipliers)
+        optim = ts.optim
+        self.optimizer = build_optimizer(self.model, optim.lr, optim.weight_decay, optim.betas, optim.eps,
+                                         optim.lr_multipliers)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         if latest is not None:
             self._restore(*latest)
@@ -173,7 +178,7 @@ class Trainer:
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: optimizer state does not match the model ({exc})".split("\n")[0]) from None
         self.state.load_state_dict(trainer_state)
-        steps, state = self.ts.steps, self.state
+        steps, state = self.ts.schedule.steps, self.state
         if steps is not None and steps != state.total_steps:
             state.total_steps = steps  # --steps lengthens (or shortens) the run from here on
         if steps is not None and steps < state.step:
@@ -189,8 +194,8 @@ class Trainer:
                 self.paths = [str(run.stdin_path) if p == str(spooled) else p for p in self.paths]
         else:
             self.checkpointer.remove_partial()
-        cfg, targets, split = self.recipe.model_config(), self.targets, self.split
-        flops = forward_flops_per_byte(cfg, self.ts.seq_len, [1.0 / n for n in targets] if targets else None)
+        cfg, targets, split = self.recipe.model, self.targets, self.split
+        flops = forward_flops_per_byte(cfg, self.ts.data.seq_len, [1.0 / n for n in targets] if targets else None)
         run.write(CONFIG_NAME, cfg.to_dict())
         run.write(RECIPE_NAME, self.recipe.to_dict())
         run.write(RUN_INFO_NAME, {
@@ -224,7 +229,7 @@ class Trainer:
 
     def train(self) -> TrainResult:
         if not self.resuming:
-            for message in short_run_warnings(self.state.total_steps, self.ts.warmup, self.ts.schedule):
+            for message in short_run_warnings(self.state.total_steps, self.ts.schedule.warmup, self.ts.schedule.kind):
                 self.warn(message)
         self._start_progress()
         try:
@@ -234,8 +239,8 @@ class Trainer:
                     self.log(item, outcome)
                     self.watch_health(outcome)
                     self.calibrate_length()
-                    best = self.validate() if self._due(self.ts.eval_every) else False
-                    if self._due(self.ts.checkpoint_every) or best:
+                    best = self.validate() if self._due(self.ts.checkpoint.eval_every) else False
+                    if self._due(self.ts.checkpoint.checkpoint_every) or best:
                         self.save(best=best)
                     if self.finished:
                         break
@@ -255,13 +260,14 @@ class Trainer:
         """One optimizer step over this process's micro-batches (objective.train_step)."""
         ts, state = self.ts, self.state
         t0 = time.perf_counter()
-        self.lr = set_lr(self.optimizer, lr_factor(state.step, state.total_steps, ts.warmup, ts.schedule,
-                                                   ts.decay_fraction, ts.min_lr_ratio))
+        schedule = ts.schedule
+        self.lr = set_lr(self.optimizer, lr_factor(state.step, state.total_steps, schedule.warmup, schedule.kind,
+                                                   schedule.decay_fraction, schedule.min_lr_ratio))
         batches = [b.to(self.device, non_blocking=True) for b in item.micro_batches]
         done = train_step(self.ddp or self.model, self.ddp, self.optimizer, self.params, batches, self.targets,
-                          ts.ratio_loss_weight, self.dist.world_size, self.device, self.dtype, ts.grad_clip,
-                          state.step + 1, sharded=self.sharded, ratio_stats=ts.ratio_stats,
-                          n_targets=item.n_targets)
+                          ts.objective.ratio_loss_weight, self.dist.world_size, self.device, self.dtype,
+                          ts.optim.grad_clip, state.step + 1, sharded=self.sharded,
+                          ratio_stats=ts.objective.ratio_stats, n_targets=item.n_targets)
         # No synchronize: the next step's statistics wait for this optimizer step, so
         # the time of each step is counted once, as the run goes on.
         seconds = time.perf_counter() - t0
@@ -278,7 +284,7 @@ class Trainer:
         state, stats = self.state, outcome.stats
         speed = self.session_bytes / max(self.session_time, 1e-9)
         bytes_per_chunk = bytes_per_chunk_of(stats.compression)
-        if self._due(self.ts.log_every):
+        if self._due(self.ts.checkpoint.log_every):
             self.metrics.write({"kind": "train", "step": state.step, "loss": outcome.loss, "ce": stats.ce,
                                 "bpb": self.figures.bpb, "ratio_loss": outcome.ratio_means,
                                 "compression": stats.compression, "bytes_per_chunk": bytes_per_chunk, "lr": self.lr,
@@ -307,9 +313,10 @@ class Trainer:
         state = self.state
         if state.step == WARMUP_STEPS:
             self.warm_time = self.session_time
-        if self.ts.max_time is not None and state.step == WARMUP_STEPS + CALIBRATION_STEPS and not self.resuming:
+        max_time = self.ts.schedule.max_time
+        if max_time is not None and state.step == WARMUP_STEPS + CALIBRATION_STEPS and not self.resuming:
             per_step = (self.session_time - self.warm_time) / CALIBRATION_STEPS
-            total = calibrated_total(self.ts, state.step, self.session_time, per_step, state.total_steps)
+            total = calibrated_total(max_time, state.step, self.session_time, per_step, state.total_steps)
             # Process 0's length for all: each process timed its own steps, and processes that
             # disagreed on the last step would wait for each other's collectives forever.
             state.total_steps = dist_util.broadcast_object(total)

@@ -102,7 +102,7 @@ class Bench:
         return self.deadline - time.monotonic()
 
     def train_args(self, recipe: str, run_dir: Path, steps: int, *settings: str) -> list[str]:
-        sets = [*self.plan["settings"], "train.log_every=1", *settings]
+        sets = [*self.plan["settings"], "train.log_every=1", *settings, *self.args.set]
         return ["train", "--domain", self.plan["domain"], *self.args.data, "--recipe", recipe, "--out", str(run_dir),
                 "--force", "--steps", str(steps), "--device", self.args.device, "--json", "-q",
                 *[x for s in sets for x in ("--set", s)]]
@@ -458,6 +458,8 @@ def main() -> None:
     p.add_argument("--workdir", default=str(ROOT / "bench/.multi-gpu"), help="run directories (kept between calls)")
     p.add_argument("--out", help="results file (default bench/results/multi-gpu.json on GPUs; WORKDIR on the CPU)")
     p.add_argument("--again", action="store_true", help="measure anew the parts the results file holds")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a recipe setting for every run (hnet train --set), e.g. train.compile=off")
     p.add_argument("--fresh", action="store_true", help="ignore the results file (and runs kept for unfinished parts)")
     args = p.parse_args()
     args.data = [os.path.abspath(path) for path in args.data]  # the runs start in the repository root

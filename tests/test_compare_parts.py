@@ -43,7 +43,7 @@ def test_baseline_arms_match_the_reference_in_flops_and_share_its_training(tmp_p
         assert arm.seed == 7 and arm.recipe.train.seed == 7
         for name in SHARED_FIELDS:
             if name != "seed":
-                assert getattr(arm.recipe.train, name) == getattr(reference.train, name), (arm.name, name)
+                assert arm.recipe.train.get_flat(name) == reference.train.get_flat(name), (arm.name, name)
     assert arms[0].targets == [3.0] and arms[1].targets == [] and arms[1].recipe.model.num_stages == 0
     assert reference.train.seed == 0  # the caller's recipe is not changed
 

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from hnet_cli.commands import options
+
 HELP = """Show or export the chunks a model draws in its input, at every stage.
 
 Each document is read as in training (BOS first). Coordinates are 0-based,
@@ -57,17 +59,10 @@ def chunk_command(
     paths: Optional[List[str]] = typer.Argument(None, metavar="FILES",
                                                 help="Input files, directories, globs or - (stdin). "
                                                      "None: the domain's bundled sample."),
-    model: str = typer.Option(..., "--model", "-m", metavar="RUN_OR_CHECKPOINT",
-                              help="A run dir (its BEST, else LATEST checkpoint), a checkpoint dir, "
-                                   "a .safetensors file, an official .pt (with --config), or a Hugging "
-                                   "Face Hub id (org/name[@revision])."),
-    config: Optional[str] = typer.Option(None, "--config", metavar="CONFIG.json",
-                                         help="Model config, for official .pt checkpoints."),
-    domain: Optional[str] = typer.Option(None, "--domain", "-d",
-                                         help="Input domain (dna, code, text, chinese, ...). Default: the "
-                                              "run's own, else dna for FASTA/FASTQ names, else text."),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
-                                                   help="A reader option (repeatable); see `hnet domains NAME`."),
+    model: str = options.model(),
+    config: Optional[str] = options.config(),
+    domain: Optional[str] = options.domain(),
+    domain_opt: Optional[List[str]] = options.domain_opt(),
     fmt: str = typer.Option("auto", "--format", "-f",
                             help="auto|term|html|json|tsv|parquet|bed (auto: term on a terminal, "
                                  "else from the --output suffix, else tsv)."),
@@ -84,15 +79,12 @@ def chunk_command(
                                 help="Bytes shared by consecutive windows; the seam is in its middle."),
     limit: Optional[int] = typer.Option(None, "--limit", metavar="N",
                                         help="Only the first N bytes of the input (useful on big genomes)."),
-    region: Optional[List[str]] = typer.Option(None, "--region", metavar="CHR:START-END",
-                                               help="Only this region (1-based, inclusive, like samtools; "
-                                                    "repeatable). Output keeps genome coordinates."),
-    regions: Optional[str] = typer.Option(None, "--regions", metavar="FILE.bed",
-                                          help="Only the intervals of this BED file (0-based, half-open)."),
+    region: Optional[List[str]] = options.region(),
+    regions: Optional[str] = options.regions(),
     batch_tokens: int = typer.Option(65536, "--batch-tokens", metavar="T",
                                      help="Positions per forward pass (windows and documents batched)."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto|fp32|bf16 (auto: bf16 on GPU, fp32 on CPU)."),
+    device: str = options.device(),
+    dtype: str = options.dtype(),
     shade: bool = typer.Option(False, "--shade", help="Terminal view: colour bytes by boundary probability."),
     track_line: bool = typer.Option(False, "--track-line",
                                     help="BED: start with a track line (IGV/UCSC); always on with several stages."),
@@ -101,7 +93,7 @@ def chunk_command(
                                          help="Terminal view: force colour on or off (default: on a terminal)."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print a JSON summary (to stderr when the output is stdout)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = options.quiet(),
 ):
     from hnet_cli.chunk.pipeline import ChunkRequest, resolve_format, run_chunk, stdout_is_terminal
     from hnet_cli.progress import make_reporter

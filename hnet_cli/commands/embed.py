@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from hnet_cli.commands import options
+
 HELP = """Export a model's hidden states: per byte, per chunk, or one vector per record.
 
 --per byte: the stage-S output at every byte (--stage 0, the default: the hidden
@@ -42,8 +44,7 @@ Examples:
 def embed_command(
     paths: Optional[List[str]] = typer.Argument(None, metavar="FILES",
                                                 help="Input files, directories, globs or - (stdin)."),
-    model: str = typer.Option(..., "--model", "-m", metavar="RUN_OR_CHECKPOINT",
-                              help="A run dir, a checkpoint dir, a .safetensors file, or an official .pt (with --config)."),
+    model: str = options.model(),
     output: str = typer.Option(..., "--output", "-o", metavar="FILE|-",
                                help="Where to write (- = stdout, with --format). Written to a temp file, renamed on success."),
     fmt: str = typer.Option("auto", "--format", "-f", help="auto|parquet|npy|npz|safetensors (auto: from the --output suffix)."),
@@ -51,25 +52,18 @@ def embed_command(
     pool: Optional[str] = typer.Option(None, "--pool", help="One row per record instead: mean, last or chunk-mean."),
     stage: int = typer.Option(0, "--stage", "-s", help="Which stage's states (0 = the byte level)."),
     rc_average: bool = typer.Option(False, "--rc-average", help="DNA: average with the reverse-complement strand."),
-    config: Optional[str] = typer.Option(None, "--config", metavar="CONFIG.json",
-                                         help="Model config, for official .pt checkpoints."),
-    domain: Optional[str] = typer.Option(None, "--domain", "-d",
-                                         help="Input domain. Default: the run's own, else dna for FASTA/FASTQ names, else text."),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
-                                                   help="A reader option (repeatable); see `hnet domains NAME`."),
-    context: Optional[int] = typer.Option(None, "--context", "-c", show_default=False,
-                                          help="Tokens per forward pass, BOS included [default: the model's "
-                                               "training length, else 8192]."),
-    stride: Optional[int] = typer.Option(None, "--stride", help="Window step for long records [default: context/2]."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Forward pass size in full-context windows."),
-    region: Optional[List[str]] = typer.Option(None, "--region", metavar="CHR:START-END",
-                                               help="Only this region (1-based, inclusive, like samtools; repeatable)."),
-    regions: Optional[str] = typer.Option(None, "--regions", metavar="FILE.bed",
-                                          help="Only the intervals of this BED file (0-based, half-open)."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto|fp32|bf16 (auto: bf16 on GPU, fp32 on CPU)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (to stderr when the output is stdout)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    config: Optional[str] = options.config(),
+    domain: Optional[str] = options.domain(),
+    domain_opt: Optional[List[str]] = options.domain_opt(),
+    context: Optional[int] = options.context(),
+    stride: Optional[int] = options.stride(),
+    batch_size: int = options.batch_size(),
+    region: Optional[List[str]] = options.region(),
+    regions: Optional[str] = options.regions(),
+    device: str = options.device(),
+    dtype: str = options.dtype(),
+    as_json: bool = options.as_json(),
+    quiet: bool = options.quiet(),
 ):
     from hnet_cli.embed.api import EmbedRequest, run_embed
     from hnet_cli.progress import make_reporter
@@ -82,8 +76,7 @@ def embed_command(
     )
     result = run_embed(request, reporter=make_reporter(quiet=quiet))
     summary = result.summary
-    for reason, count in sorted(summary["read"].get("skipped", {}).items()):
-        print(f"hnet embed: skipped {count} ({reason})", file=sys.stderr)
+    options.report_skipped("embed", summary, sys.stderr)
     if as_json:
         print(json.dumps(summary, indent=2), file=sys.stderr if output == "-" else sys.stdout)
 

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from hnet_cli.commands import options
+
 HELP = """Score sequences with a model: log-likelihood per record, surprisal and boundary
 probability per position (bedGraph), or the effect of variants (VCF).
 
@@ -47,14 +49,10 @@ Examples:
 def score_command(
     paths: Optional[List[str]] = typer.Argument(None, metavar="FILES",
                                                 help="Input files, directories, globs or - (stdin)."),
-    model: str = typer.Option(..., "--model", "-m", metavar="RUN_OR_CHECKPOINT",
-                              help="A run dir, a checkpoint dir, a .safetensors file, or an official .pt (with --config)."),
-    config: Optional[str] = typer.Option(None, "--config", metavar="CONFIG.json",
-                                         help="Model config, for official .pt checkpoints."),
-    domain: Optional[str] = typer.Option(None, "--domain", "-d",
-                                         help="Input domain. Default: the run's own, else dna for FASTA/FASTQ names, else text."),
-    domain_opt: Optional[List[str]] = typer.Option(None, "--domain-opt", "-D", metavar="KEY=VALUE",
-                                                   help="A reader option (repeatable); see `hnet domains NAME`."),
+    model: str = options.model(),
+    config: Optional[str] = options.config(),
+    domain: Optional[str] = options.domain(),
+    domain_opt: Optional[List[str]] = options.domain_opt(),
     fmt: str = typer.Option("auto", "--format", "-f",
                             help="auto|tsv|json|bedgraph|vcf (auto: vcf with --variants, else from the --output "
                                  "suffix, else tsv)."),
@@ -64,25 +62,21 @@ def score_command(
     stage: str = typer.Option("0", "--stage", "-s", help="Stages of the boundary_prob tracks: all, or e.g. 0 or 0,1."),
     track_line: bool = typer.Option(True, "--track-line/--no-track-line",
                                     help="bedGraph: a track line before each track (always with several tracks)."),
-    context: Optional[int] = typer.Option(None, "--context", "-c", show_default=False,
-                                          help="Tokens per forward pass, BOS included [default: the model's "
-                                               "training length, else 8192]."),
-    stride: Optional[int] = typer.Option(None, "--stride", help="Window step for long documents [default: context/2]."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Forward pass size in full-context windows."),
-    region: Optional[List[str]] = typer.Option(None, "--region", metavar="CHR:START-END",
-                                               help="Only this region (1-based, inclusive, like samtools; repeatable)."),
-    regions: Optional[str] = typer.Option(None, "--regions", metavar="FILE.bed",
-                                          help="Only the intervals of this BED file (0-based, half-open)."),
+    context: Optional[int] = options.context(),
+    stride: Optional[int] = options.stride(),
+    batch_size: int = options.batch_size(),
+    region: Optional[List[str]] = options.region(),
+    regions: Optional[str] = options.regions(),
     variants: Optional[str] = typer.Option(None, "--variants", metavar="CALLS.vcf[.gz]",
                                            help="Score the variants of this VCF/BCF (- = stdin) against --reference."),
     reference: Optional[str] = typer.Option(None, "--reference", metavar="REF.fa[.gz]",
                                             help="Reference FASTA of the VCF (plain, bgzip or gzip)."),
     flank: int = typer.Option(256, "--flank", help="Reference bases on each side of a variant."),
     both_strands: bool = typer.Option(False, "--both-strands", help="Variants: also score the reverse complement."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto|fp32|bf16 (auto: bf16 on GPU, fp32 on CPU)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (to stderr when the output is stdout)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    device: str = options.device(),
+    dtype: str = options.dtype(),
+    as_json: bool = options.as_json(),
+    quiet: bool = options.quiet(),
 ):
     from hnet_cli.progress import make_reporter
     from hnet_cli.score.api import ScoreRequest, run_score
@@ -96,8 +90,7 @@ def score_command(
     result = run_score(request, reporter=make_reporter(quiet=quiet))
     report = sys.stderr if output == "-" else sys.stdout
     summary = result.summary
-    for reason, count in sorted(summary.get("read", {}).get("skipped", {}).items()):
-        print(f"hnet score: skipped {count} ({reason})", file=sys.stderr)
+    options.report_skipped("score", summary, sys.stderr)
     for reason, count in sorted(summary.get("flagged", {}).items()):
         print(f"hnet score: {count} variant record(s) passed through unscored: {reason}", file=sys.stderr)
     if as_json:

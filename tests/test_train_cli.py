@@ -134,8 +134,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, micr
     real = loop.forward_stats
     calls = {"n": 0}
 
-    def poisoned(model, batch, targets):
-        ce, ratios, b, p = real(model, batch, targets)
+    def poisoned(model, batch, targets, *pool):
+        ce, ratios, b, p = real(model, batch, targets, *pool)
         calls["n"] += 1 if model.training else 0
         if model.training and calls["n"] >= 6:
             ce = ce * torch.tensor(float("nan"))

@@ -152,13 +152,23 @@ def test_fast_paths_are_listed_and_cpu_tensors_take_the_reference():
 @pytest.mark.parametrize("fraction,multiple,needed,length,want", [
     (0.25, 256, 1000, 8192, 2048),   # ceil(2048 / 256) * 256
     (0.2, 256, 1000, 8192, 1792),    # 1638.4 -> 1639 -> 1792
-    (0.2, 256, 1900, 8192, 2048),    # overflow: next multiple above the need
+    (0.2, 256, 1900, 8192, 2048),    # overflow: the next quarter of L above the need
+    (0.2, 256, 2100, 8192, 4096),
+    (0.4167, 256, 1800, 4096, 2048),  # recipe small: 1792 reserved, then 2048, 3072, 4096
+    (0.4167, 256, 2049, 4096, 3072),
+    (0.4167, 256, 3100, 4096, 4096),
     (0.5, 256, 10, 300, 256),
     (0.9, 256, 10, 300, 300),        # never longer than the input
     (0.25, 1, 3, 10, 3),
 ])
 def test_chunk_budget_length(fraction, multiple, needed, length, want):
     assert ChunkBudget(fraction, multiple).length(needed, length) == want
+
+
+def test_chunk_budget_overflow_meets_few_shapes():
+    budget = ChunkBudget(1.25 / 3, 256)
+    shapes = {budget.length(needed, 4096) for needed in range(0, 4097)}
+    assert shapes == {1792, 2048, 3072, 4096}
 
 
 def test_chunk_budget_rejects_nonsense():

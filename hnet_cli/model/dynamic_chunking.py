@@ -117,6 +117,9 @@ class RoutingModule(nn.Module):
         return self._outputs(p, None)
 
 
+OVERFLOW_STEPS = 4  # a batch over its budget grows by L / OVERFLOW_STEPS (see ChunkBudget)
+
+
 @dataclass(frozen=True)
 class ChunkBudget:
     """A fixed chunk-sequence length per stage, so shapes depend on the batch size alone.
@@ -125,9 +128,12 @@ class ChunkBudget:
     boundaries, so every batch has a new shape (torch.compile recompiles, the
     allocator fragments) and an "unlucky" batch costs more memory. With one,
     each row reserves `ceil(fraction * L / multiple) * multiple` chunk slots
-    (capped at L); a batch that needs more grows to the next multiple, so the
-    few shapes that exist are known in advance. Unused slots are padding
-    (mask False), which the inner network never lets touch real positions.
+    (capped at L). A batch that needs more grows in coarse steps, a quarter of L
+    (rounded up to the multiple): early in training, while compression still
+    moves, overflowing batches then meet at most four new shapes, each compiled
+    once, instead of one per multiple (sixteen at L = 4096), each a pause of
+    seconds while the step is compiled again. Unused slots are padding (mask
+    False), which the inner network never lets touch real positions.
     """
 
     fraction: float  # slots reserved per row, as a fraction of the stage's input length L
@@ -144,7 +150,8 @@ class ChunkBudget:
         m = self.multiple
         reserved = -(-math.ceil(self.fraction * length) // m) * m
         if needed > reserved:
-            reserved = -(-needed // m) * m
+            step = -(-length // (OVERFLOW_STEPS * m)) * m
+            reserved = -(-needed // step) * step
         return min(reserved, length)
 
 

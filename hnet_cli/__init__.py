@@ -10,7 +10,7 @@ An H-Net is a byte-level language model that learns its own segmentation
     out.logits, out.stages[0].boundary_prob, out.stages[0].boundary_mask
 """
 
-__version__ = "0.1.0"
+from hnet_cli.version import __version__
 
 __all__ = ["__version__", "load", "HNetConfig", "HNetLM", "HnetError"]
 

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from hnet_cli import __version__
+from hnet_cli.version import __version__
 from hnet_cli.commands.flags import HnetCommand
 from hnet_cli.errors import HnetError
 

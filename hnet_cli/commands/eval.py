@@ -73,7 +73,7 @@ def eval_command(
     from hnet_cli.errors import ConfigError
     from hnet_cli.eval.api import evaluate
     from hnet_cli.eval.models import split_models_and_data
-    from hnet_cli.eval.report import csv_text, report_dict, summary_lines, tables
+    from hnet_cli.eval.report import csv_text, summary_lines, tables
     from hnet_cli.outputs import write_output
     from hnet_cli.progress import make_reporter
 
@@ -111,7 +111,7 @@ def eval_command(
     if csv_path is not None:
         write_output(csv_path, csv_text(report))
     if as_json:
-        typer.echo(json.dumps(report_dict(report), indent=2))
+        typer.echo(json.dumps(report.as_dict(), indent=2))
 
 
 def register(app: typer.Typer) -> None:

@@ -79,7 +79,7 @@ def score_command(
     quiet: bool = options.quiet(),
 ):
     from hnet_cli.progress import make_reporter
-    from hnet_cli.score.api import ScoreRequest, run_score
+    from hnet_cli.score import ScoreRequest, run_score
 
     request = ScoreRequest(
         model=model, paths=list(paths or []), config=config, domain=domain, domain_options=list(domain_opt or []),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hnet_cli.errors import ConfigError
-from hnet_cli.score.api import WindowedRequest
+from hnet_cli.score.request import WindowedRequest
 
 
 @dataclass
@@ -55,7 +55,7 @@ def run_embed(request: EmbedRequest, reporter=None, model=None) -> EmbedResult:
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
-    from hnet_cli.score.api import resolve_inputs, window_settings
+    from hnet_cli.score.request import resolve_inputs, window_settings
 
     fmt = resolve_format(request.format, request.output)
     found, options, regions = resolve_inputs(request)

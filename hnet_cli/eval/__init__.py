@@ -9,12 +9,14 @@
 Modules, bottom up: windows (sliding windows over one document), scoring (one
 batched forward over windows), chunk_stats (compression, BPIC, chunk lengths),
 corpus (one model over a document stream), perturb (the robustness suite),
-models (which arguments are models), api (`evaluate`), report (JSON, CSV, tables).
+models (which arguments are models), api (`evaluate`), results (the EvalReport and its
+JSON), report (CSV and tables).
 """
 
-from hnet_cli.eval.api import EvalReport, ModelReport, evaluate
+from hnet_cli.eval.api import evaluate
 from hnet_cli.eval.corpus import PassResult, Score, evaluate_documents
 from hnet_cli.eval.perturb import PERTURBATIONS, parse_perturbations, perturb_bytes
+from hnet_cli.eval.results import EvalReport, ModelReport
 from hnet_cli.eval.windows import Window, default_stride, plan_windows
 
 __all__ = [

@@ -14,65 +14,23 @@ with it; input from stdin is read once and kept, since it cannot be re-read.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import torch
 
 from hnet_cli.data.readers.sources import STDIN, expand_paths
 from hnet_cli.data.readers.stats import ReadStats
 from hnet_cli.errors import ConfigError, InputError
-from hnet_cli.eval.corpus import PassResult, evaluate_documents
+from hnet_cli.eval.corpus import evaluate_documents
 from hnet_cli.eval.models import ModelSource, resolve_models
 from hnet_cli.eval.perturb import parse_perturbations, perturb_bytes
+from hnet_cli.eval.results import EvalReport, ModelReport
 from hnet_cli.eval.windows import check_window_args, default_stride
 from hnet_cli.progress import NullReporter
 from hnet_cli.run.resolve import RUN_RECORD
 from hnet_cli.runtime import pick_device, pick_dtype
 
 DEFAULT_CONTEXT = 8192  # the paper's context, for models with no recorded training length
-
-
-@dataclass
-class ModelReport:
-    """One model's results: the clean pass and one pass per perturbation."""
-
-    label: str
-    path: str
-    checkpoint: str
-    num_stages: int
-    parameters: int
-    clean: PassResult
-    perturbed: dict[str, PassResult] = field(default_factory=dict)
-
-
-@dataclass
-class EvalReport:
-    domain: str
-    unit: str
-    domain_options: dict
-    paths: list[str]
-    context: int
-    stride: int
-    batch_size: int
-    device: str
-    dtype: str
-    seed: int
-    perturbations: list[str]
-    read_stats: ReadStats
-    models: list[ModelReport] = field(default_factory=list)
-    domain_from: str | None = None  # the run record the domain and reader options came from, if any
-    context_from: str | None = None  # the recipe the context (training length) came from, if any
-
-    @property
-    def min_left_context(self) -> int:
-        """Every byte is predicted from at least min(its position + 1, this many) tokens."""
-        return self.context - self.stride
-
-    def as_dict(self) -> dict[str, Any]:
-        from hnet_cli.eval.report import report_dict
-
-        return report_dict(self)
 
 
 class _Corpus:
@@ -147,8 +105,6 @@ def evaluate(
     region: "chr:start-end" (1-based inclusive, repeatable); regions: a BED file (0-based
     half-open): only those parts of the records are scored (see hnet_cli.data.regions).
     """
-    from hnet_cli.model.flops import count_parameters
-
     if not models:
         raise ConfigError("no model to evaluate: give a run directory, checkpoint directory, .pt or .safetensors")
     paths = [os.fspath(p) for p in paths]
@@ -181,27 +137,36 @@ def evaluate(
     # Counted once for the progress total (nobody sees it when the reporter is silent).
     clean_bytes = None if type(reporter) is NullReporter else corpus.total_bytes()
     for source in sources:
-        model = source.load(dev)
-        try:
-            clean = evaluate_documents(model, corpus.documents(), total_bytes=clean_bytes,
-                                       description=f"{source.label}", **common)
-            if corpus.regions is not None:
-                corpus.regions.check_matched(paths)
-            if clean.corpus.bytes == 0:
-                raise InputError(", ".join(paths), f"no bytes to evaluate ({clean.empty_documents} empty documents)")
-            clean_bytes = clean.corpus.bytes
-            result = ModelReport(label=source.label, path=source.path, checkpoint=source.checkpoint,
-                                 num_stages=model.config.num_stages, parameters=count_parameters(model), clean=clean)
-            for name in perturbations:
-                transform = _perturbation(name, seed)
-                result.perturbed[name] = evaluate_documents(
-                    model, corpus.documents(), transform=transform, description=f"{source.label} {name}", **common)
-            report.models.append(result)
-        finally:
-            del model
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()
+        result = _evaluate_model(source, corpus, dev, perturbations, seed, clean_bytes, common)
+        clean_bytes = result.clean.corpus.bytes
+        report.models.append(result)
     return report
+
+
+def _evaluate_model(source: ModelSource, corpus: _Corpus, dev: torch.device, perturbations: list[str], seed: int,
+                    clean_bytes: int | None, common: dict) -> ModelReport:
+    """One model: the clean pass, then one pass per perturbation; the model is freed afterwards."""
+    from hnet_cli.model.flops import count_parameters
+
+    model = source.load(dev)
+    try:
+        clean = evaluate_documents(model, corpus.documents(), total_bytes=clean_bytes,
+                                   description=f"{source.label}", **common)
+        if corpus.regions is not None:
+            corpus.regions.check_matched(corpus.paths)
+        if clean.corpus.bytes == 0:
+            raise InputError(", ".join(corpus.paths), f"no bytes to evaluate ({clean.empty_documents} empty documents)")
+        result = ModelReport(label=source.label, path=source.path, checkpoint=source.checkpoint,
+                             num_stages=model.config.num_stages, parameters=count_parameters(model), clean=clean)
+        for name in perturbations:
+            result.perturbed[name] = evaluate_documents(
+                model, corpus.documents(), transform=_perturbation(name, seed), description=f"{source.label} {name}",
+                **common)
+        return result
+    finally:
+        del model
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def _perturbation(name: str, seed: int):

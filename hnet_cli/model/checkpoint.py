@@ -243,7 +243,7 @@ def cast_model(model: HNetLM, dtype: torch.dtype) -> HNetLM:
 
 def metadata_block(model: HNetLM, metadata: dict | None = None) -> dict:
     """The "hnet" block written with a model: its own metadata, `metadata` on top, BOS/EOS and our version."""
-    from hnet_cli import __version__
+    from hnet_cli.version import __version__
 
     block = {"bos": BOS, "eos": EOS, **dict(getattr(model, "metadata", None) or {}), **dict(metadata or {})}
     block["hnet_version"] = __version__

@@ -111,7 +111,7 @@ def run_variant_scoring(request, reporter=None, model=None):
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
-    from hnet_cli.score.api import ScoreResult, window_settings, resolve_format
+    from hnet_cli.score.request import ScoreResult, resolve_format, window_settings
     from hnet_cli.score.reference import ReferenceGenome, quiet_htslib, require_pysam
 
     pysam = require_pysam()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hnet_cli import __version__
+from hnet_cli.version import __version__
 
 
 @dataclass

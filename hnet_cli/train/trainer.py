@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hnet_cli import __version__
+from hnet_cli.version import __version__
 from hnet_cli.data.loader import TrainLoader, validation_batches
 from hnet_cli.data.registry import get_domain
 from hnet_cli.data.split import plan_split

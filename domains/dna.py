@@ -39,6 +39,9 @@ class DnaDomain(Domain):
     compression_targets = COMPRESSION_TARGETS["dna"]
     targets_measured = MEASURED
     default_data = "phage lambda genome (48.5 kb)"
+    sequence = True
+    double_stranded = True
+    size_options = ("max_length",)
     options = {
         "format": DomainOption(str, "auto", "input format; auto recognises FASTA ('>') and FASTQ ('@')",
                                choices=("auto", "fasta", "fastq")),
@@ -56,11 +59,20 @@ class DnaDomain(Domain):
     def default_paths(self) -> list[pathlib.Path]:
         return [DATA / "lambda_phage.fa.gz"]
 
-    def accepts_file(self, name: str) -> bool:
-        return strip_compression_suffix(name).lower().endswith(FASTA_SUFFIXES + FASTQ_SUFFIXES)
+    def accepts_file(self, name: str, options) -> bool:
+        return self.recognizes_file(name)
 
     def recognizes_file(self, name: str) -> bool:
-        return self.accepts_file(name)
+        return strip_compression_suffix(name).lower().endswith(FASTA_SUFFIXES + FASTQ_SUFFIXES)
+
+    def whole_record_options(self, options, given) -> dict:
+        options = dict(options)
+        if "n_split" not in given:
+            options["n_split"] = 0  # keep N runs: intervals and per-record rows then cover whole records
+        return options
+
+    def reverse_strand(self, data: bytes) -> bytes:
+        return reverse_complement(data)
 
     def count_units(self, data: bytes) -> int:
         return len(data)  # one byte per base

@@ -70,6 +70,8 @@ class TextDomain(Domain):
     targets_measured = MEASURED
     default_data = "Austen, Persuasion (467 KB)"
     options = text_options("utf-8", "source encoding (any Python codec name); the model sees UTF-8")
+    size_options = ("max_bytes",)
+    excluded_as = "file suffix"
 
     def default_paths(self) -> list[pathlib.Path]:
         return [DATA / "persuasion.txt.gz"]
@@ -83,16 +85,9 @@ class TextDomain(Domain):
                 raise ConfigError(f"domain option encoding={resolved['encoding']!r}: unknown encoding") from None
         return resolved
 
-    def accepts_file(self, name: str, options: dict | None = None) -> bool:
-        suffixes = (options or {}).get("extensions", self.options["extensions"].default)
+    def accepts_file(self, name: str, options) -> bool:
         base = strip_compression_suffix(name).lower()
-        return any(base.endswith("." + s.lower().lstrip(".")) for s in suffixes)
-
-    def read_directory(self, root: str, stats: ReadStats, options: dict) -> Iterator[Document]:
-        from hnet_cli.data.readers.sources import walk_files
-
-        for path in walk_files(root, stats, lambda name: self.accepts_file(name, options), "file suffix"):
-            yield from self.read_file(path, stats, options)
+        return any(base.endswith("." + s.lower().lstrip(".")) for s in options["extensions"])
 
     def check_input(self, path) -> None:
         path = os.fspath(path)

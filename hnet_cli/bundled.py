@@ -4,7 +4,8 @@ Installing maps the checkout's domains/ and recipes/ folders to the packages
 hnet_domains and hnet_recipes (pyproject.toml, package-dir). Run straight
 from a checkout (`PYTHONPATH=. python -m hnet_cli ...`) those names do not
 exist; `ensure_bundled_packages` then makes them refer to the folders next to
-hnet_cli/. An installed copy always wins.
+hnet_cli/, and `checkout_entry_points` reads the plugins that pyproject.toml
+registers (no install, no entry-point metadata). An installed copy always wins.
 """
 
 from __future__ import annotations
@@ -32,3 +33,20 @@ def ensure_bundled_packages() -> None:
         except BaseException:
             del sys.modules[name]
             raise
+
+
+def checkout_entry_points(group: str) -> dict[str, str]:
+    """Entry-point name -> "module:attribute" of `group` as the checkout's pyproject.toml declares it.
+
+    Empty for an installed copy (its entry points are in its metadata instead).
+    """
+    pyproject = CHECKOUT / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (a dependency there)
+        import tomli as tomllib
+    with pyproject.open("rb") as f:
+        project = tomllib.load(f).get("project", {})
+    return dict(project.get("entry-points", {}).get(group, {}))

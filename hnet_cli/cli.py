@@ -12,9 +12,9 @@ import sys
 
 import typer
 
-from hnet_cli.version import __version__
 from hnet_cli.commands.flags import HnetCommand
 from hnet_cli.errors import HnetError
+from hnet_cli.version import __version__
 
 HELP = """H-Nets: byte-level language models that learn their own tokenization.
 

@@ -188,3 +188,46 @@ def test_the_checker_finds_upward_imports_and_cycles():
     graph = {"hnet_cli.model.a": {"hnet_cli.train.b"}, "hnet_cli.train.b": {"hnet_cli.model.a"}}
     assert _cycles(graph) == [["hnet_cli.model.a", "hnet_cli.train.b"]]
     assert LAYER_OF[_part("hnet_cli.train.b")] > LAYER_OF[_part("hnet_cli.model.a")]
+
+
+def _domain_words() -> set[str]:
+    from hnet_cli.data.registry import available_domains
+
+    words = set()
+    for domain in available_domains().values():
+        words |= {domain.name, domain.unit, *domain.aliases}
+    return words
+
+
+DOMAIN_WORDS = _domain_words()
+
+
+def _names_a_domain(node: ast.AST) -> bool:
+    """`x.name == "dna"`, `domain.unit != "base"`, `get_domain("dna")`: deciding by a domain's name."""
+    if isinstance(node, ast.Compare):
+        sides = [node.left, *node.comparators]
+        return (any(isinstance(s, ast.Attribute) and s.attr in ("name", "unit") for s in sides)
+                and any(isinstance(s, ast.Constant) and s.value in DOMAIN_WORDS for s in sides))
+    if isinstance(node, ast.Call):
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return called == "get_domain" and any(isinstance(a, ast.Constant) for a in node.args)
+    return False
+
+
+def test_the_core_asks_the_domain_instead_of_naming_it():
+    """Whether units form a sequence, which options keep records whole: the Domain interface answers."""
+    found = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if _names_a_domain(node):
+                found.append(f"{path.relative_to(PACKAGE.parent).as_posix()}:{node.lineno}")
+    assert not found, f"decides by a domain's name (add to the Domain interface instead): {found}"
+
+
+def test_the_domain_check_can_fail():
+    assert _names_a_domain(ast.parse('domain.name == "dna"').body[0].value)
+    assert _names_a_domain(ast.parse('getattr(d, "x").unit != "base"').body[0].value)
+    assert _names_a_domain(ast.parse('registry.get_domain("dna")').body[0].value)
+    assert not _names_a_domain(ast.parse('get_domain(name)').body[0].value)
+    assert not _names_a_domain(ast.parse('impl.name == "reference"').body[0].value)

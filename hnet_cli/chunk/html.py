@@ -93,7 +93,7 @@ _SCRIPT = r"""
 """
 
 
-def _css(stages: list[int], dna: bool) -> str:
+def _css(stages: list[int], sequence: bool) -> str:
     lowest, bands = stages[0], stages[1:]
     line_extra = BAND_STEP_PX * len(bands) + 4
     rules = [
@@ -102,7 +102,7 @@ def _css(stages: list[int], dna: bool) -> str:
         ".meta{color:#555;font-size:.85em;margin:.1em 0 .6em}",
         ".legend span.sw{display:inline-block;width:1.6em;height:.9em;vertical-align:middle;margin:0 .2em 0 .8em}",
         f".seq{{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:15px;"
-        f"white-space:pre-wrap;{'word-break:break-all;' if dna else 'overflow-wrap:anywhere;'}"
+        f"white-space:pre-wrap;{'word-break:break-all;' if sequence else 'overflow-wrap:anywhere;'}"
         f"line-height:calc(1.45em + {line_extra}px);color:#000}}",
         f".a{lowest}{{background:{TEXT_COLOURS[0]}}} .b{lowest}{{background:{TEXT_COLOURS[1]}}}",
         ".z::before{content:'\\2758';color:#d00;font-size:70%}",
@@ -184,11 +184,11 @@ def _chunk_data(seg: Segmentation, stages: list[int]) -> str:
 
 
 class HtmlWriter:
-    def __init__(self, stream: IO, stages: list[int], dna: bool = False, model_name: str = "model",
+    def __init__(self, stream: IO, stages: list[int], sequence: bool = False, model_name: str = "model",
                  title: str | None = None):
         self.stream = stream
         self.stages = stages
-        self.dna = dna
+        self.sequence = sequence
         self.model_name = model_name
         self.title = title or f"hnet chunk: {model_name}"
 
@@ -196,7 +196,7 @@ class HtmlWriter:
         w = self.stream.write
         w("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n")
         w(f"<title>{html.escape(self.title)}</title>\n")
-        w(f"<style>\n{_css(self.stages, self.dna)}\n</style></head><body>\n")
+        w(f"<style>\n{_css(self.stages, self.sequence)}\n</style></head><body>\n")
         w(f"<h1>{html.escape(self.title)}</h1>\n<p class=\"meta legend\">")
         for s, (a, b) in stage_colours(self.stages).items():
             w(f"stage {s}:<span class=\"sw\" style=\"background:{a}\"></span>"

@@ -165,15 +165,15 @@ def take_bytes(documents: Iterable[Document], limit: int | None) -> Iterator[Doc
         yield doc
 
 
-def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], dna: bool, model_name: str):
+def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], sequence: bool, model_name: str):
     if fmt == "term":
         from hnet_cli.chunk.terminal import TerminalWriter
 
-        return TerminalWriter(stream, stages, dna=dna, shade=request.shade, width=request.width, color=request.color)
+        return TerminalWriter(stream, stages, sequence=sequence, shade=request.shade, width=request.width, color=request.color)
     if fmt == "html":
         from hnet_cli.chunk.html import HtmlWriter
 
-        return HtmlWriter(stream, stages, dna=dna, model_name=model_name)
+        return HtmlWriter(stream, stages, sequence=sequence, model_name=model_name)
     if fmt == "bed":
         from hnet_cli.chunk.bed import BedWriter
 
@@ -206,9 +206,8 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
                     paths=request.paths)
     if found.domain_from == DEFAULT and not request.paths:
         raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
-    domain, options, given = found.domain, dict(found.options), found.given_options
-    if domain.name == "dna" and "n_split" in options and "n_split" not in given:
-        options["n_split"] = 0  # keep N runs: BED intervals then cover whole records
+    domain, given = found.domain, found.given_options
+    options = domain.whole_record_options(found.options, given)  # e.g. DNA keeps N runs: BED covers whole records
     for path in request.paths:
         domain.check_input(path)
 
@@ -217,8 +216,7 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     model = found.load(device) if model is None else model
     model_name = Path(str(request.model)).name or str(request.model)
     stages = parse_stages(request.stages, model.config.num_stages)
-    dna = domain.name == "dna"
-    stats = ChunkStats(stages, dna=dna) if request.stats else None
+    stats = ChunkStats(stages, sequence=domain.sequence) if request.stats else None
 
     stream = domain.read(request.paths, **options)
     counts = {s: {"elements": 0, "chunks": 0} for s in stages}
@@ -231,11 +229,11 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
         reporter.start("chunking", total=total, unit="bytes")
     try:
         with open_output(request.output, "wb" if binary else "w") as out:
-            writer = _writer(fmt, out, request, stages, dna, model_name)
+            writer = _writer(fmt, out, request, stages, domain.sequence, model_name)
             writer.begin()
             # A piece size the user set is a request for bounded memory: keep the pieces.
             selected = stream if regions is None else regions.restrict(stream)
-            pieces = selected if given & {"max_length", "max_bytes"} else join_continued(selected)
+            pieces = selected if given & set(domain.size_options) else join_continued(selected)
             documents = take_bytes(pieces, request.limit)
             for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
                                          batch_tokens=request.batch_tokens, device=device, dtype=dtype,

@@ -48,9 +48,9 @@ class _StageStats:
 
 
 class ChunkStats:
-    def __init__(self, stages: list[int], dna: bool = False, top: int = 15):
+    def __init__(self, stages: list[int], sequence: bool = False, top: int = 15):
         self.stages = stages
-        self.dna = dna
+        self.sequence = sequence
         self.top = top
         self.documents = 0
         self.bytes = 0
@@ -61,7 +61,7 @@ class ChunkStats:
         self.documents += 1
         self.bytes += seg.length
         data = seg.data
-        if self.dna:
+        if self.sequence:
             upper = data.upper()
             for base in BASES:
                 self.composition[base] += upper.count(base.encode())
@@ -83,7 +83,7 @@ class ChunkStats:
                     st.frequent[data[a : a + n]] += 1
             if len(st.frequent) > MAX_DISTINCT_CHUNKS:
                 st.frequent = Counter(dict(st.frequent.most_common(MAX_DISTINCT_CHUNKS // 2)))
-            if self.dna and lengths:
+            if self.sequence and lengths:
                 st.first_base.update(chr(upper[a]) if chr(upper[a]) in BASES else "other" for a in starts)
                 gc = (gc_cum[table.end] - gc_cum[table.start]).tolist()
                 for n, g in zip(lengths, gc):
@@ -93,7 +93,7 @@ class ChunkStats:
 
     def as_dict(self) -> dict:
         out = {"documents": self.documents, "bytes": self.bytes, "stages": []}
-        if self.dna:
+        if self.sequence:
             total = sum(self.composition.values()) or 1
             out["composition"] = {k: self.composition[k] / total for k in [*BASES, "other"]}
         for s in self.stages:
@@ -117,7 +117,7 @@ class ChunkStats:
                     for chunk, count in st.frequent.most_common(self.top)
                 ],
             }
-            if self.dna:
+            if self.sequence:
                 firsts = sum(st.first_base.values()) or 1
                 entry["first_base"] = {k: st.first_base[k] / firsts for k in [*BASES, "other"]}
                 entry["gc_by_length"] = {
@@ -145,20 +145,20 @@ class ChunkStats:
         hist.add_column("length", justify="right")
         for e in info["stages"]:
             hist.add_column(f"stage {e['stage']}", justify="right")
-            if self.dna:
+            if self.sequence:
                 hist.add_column(f"GC s{e['stage']}", justify="right")
         for b in BUCKETS:
             cells = []
             for e in info["stages"]:
                 count = e["length_histogram"].get(b, 0)
                 cells.append(f"{count} ({count / e['chunks']:.1%})" if e["chunks"] else "0")
-                if self.dna:
+                if self.sequence:
                     gc = e["gc_by_length"].get(b)
                     cells.append("" if gc is None else f"{gc:.1%}")
             if any(e["length_histogram"].get(b) for e in info["stages"]):
                 hist.add_row(b, *cells)
         console.print(hist)
-        if self.dna:
+        if self.sequence:
             comp = Table(title="base composition: all bases vs first base of each chunk", title_justify="left")
             comp.add_column("base")
             comp.add_column("all", justify="right")

@@ -66,7 +66,7 @@ class _Layout:
 
 
 class TerminalWriter:
-    def __init__(self, stream: IO, stages: list[int], dna: bool = False, shade: bool = False,
+    def __init__(self, stream: IO, stages: list[int], sequence: bool = False, shade: bool = False,
                  width: int | None = None, color: bool | None = None):
         from rich.console import Console
 
@@ -74,7 +74,7 @@ class TerminalWriter:
                                force_terminal=color if color else None, no_color=color is False,
                                color_system="auto" if color is not False else None)
         self.stages = stages
-        self.dna = dna
+        self.sequence = sequence
         self.shade = shade
 
     @property
@@ -95,7 +95,7 @@ class TerminalWriter:
         where = f"  {seg.length} bytes"
         if seg.offset:
             where += f" at {seg.record}:{seg.offset}"
-        head.append(where + ("  (positions are 0-based offsets)" if self.dna else ""), style="dim")
+        head.append(where + ("  (positions are 0-based offsets)" if self.sequence else ""), style="dim")
         c.print(head)
         units = display_units(seg.data)
         layout = _Layout(seg, units, self.stages)
@@ -113,7 +113,7 @@ class TerminalWriter:
         from rich.cells import cell_len
 
         avail = max(avail, 10)
-        if self.dna:
+        if self.sequence:
             avail = min(MAX_DNA_LINE, max(10, avail // 10 * 10))
         first, used = 0, 0
         for i, text in enumerate(units.text):

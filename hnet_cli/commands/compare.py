@@ -73,11 +73,11 @@ def compare_command(
     from hnet_cli.compare import CompareJob, compare
     from hnet_cli.compare.report import summary_lines, table
     from hnet_cli.data.domain import option_pairs
-    from hnet_cli.data.registry import get_domain
+    from hnet_cli.data.registry import DEFAULT_DOMAIN, get_domain
     from hnet_cli.errors import HnetError
     from hnet_cli.progress import make_reporter
 
-    dom = get_domain(domain or "text")
+    dom = get_domain(domain or DEFAULT_DOMAIN)
     recipe_name = recipe or dom.default_recipe or "tiny"
     if out is None:
         out = f"runs/compare-{dom.name}" + (f"-{recipe_name}" if recipe_name != dom.default_recipe else "")

@@ -112,7 +112,7 @@ def train_command(
             raise ConfigError(f"--out {out} and --resume {resume} name different runs")
         result = resume_run(resume, device=device, steps=steps, reporter=reporter)
     else:
-        from hnet_cli.data.registry import get_domain
+        from hnet_cli.data.registry import DEFAULT_DOMAIN, get_domain
         from hnet_cli.recipes import load_recipe
         from hnet_cli.train.baseline import ARCHS, baseline_recipe
         from hnet_cli.train.build import resolve_targets
@@ -129,7 +129,7 @@ def train_command(
             from hnet_cli.run import resolve
 
             domain = resolve(init_from, config=config, paths=list(paths or [])).domain.name  # as the source was trained
-        dom = get_domain(domain or "text")
+        dom = get_domain(domain or DEFAULT_DOMAIN)
         recipe_name = recipe or dom.default_recipe or "tiny"
         the_recipe = load_recipe(recipe_name, list(overrides or []))
         if init_from is not None:

@@ -30,7 +30,7 @@ from hnet_cli.compare.arms import (
 from hnet_cli.compare.records import CurvePoint, read_run
 from hnet_cli.compare.runner import train_arm
 from hnet_cli.data.readers.sources import expand_paths
-from hnet_cli.data.registry import get_domain
+from hnet_cli.data.registry import DEFAULT_DOMAIN, get_domain
 from hnet_cli.errors import ConfigError, HnetError
 from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME
 from hnet_cli.outputs import write_output
@@ -49,7 +49,7 @@ class CompareJob:
 
     arms: list[str] | str = field(default_factory=lambda: list(DEFAULT_ARMS))
     recipe: str | None = None  # the reference recipe (default: the domain's)
-    domain: str = "text"
+    domain: str = DEFAULT_DOMAIN
     paths: list[str] = field(default_factory=list)
     held_out: list[str] = field(default_factory=list)
     out: str | Path = "runs/compare"

@@ -22,16 +22,19 @@ to train on.
 
 Subclasses set the class attributes and implement `read_file` (one input file
 or stdin); `read_directory` walks a directory in sorted order through
-`read_file` unless overridden (the code domain walks source trees its own way).
+`accepts_file` and `read_file` unless overridden (the code domain walks source
+trees its own way). The jobs above ask a domain, never name one: whether its
+units form a sequence, which options keep records whole, which bound a piece.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import random
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 from hnet_cli.data.documents import Document
 from hnet_cli.data.readers.decoding import count_utf8_chars
@@ -128,6 +131,11 @@ class Domain:
     targets_measured:     False while the targets are provisional (not yet from a sweep)
     options:              reader options, name -> DomainOption
     default_data:         one line describing default_paths()
+    sequence:             the units are symbols of a sequence (bases): samples are written as
+                          FASTA, Documents are genome intervals (BED), chunks are shown as letters
+    double_stranded:      each Document has a reverse complement (`reverse_strand`)
+    size_options:         the reader options that cut a long record into pieces of bounded
+                          size (meta["continues"]); a user who sets one wants those pieces kept
     """
 
     name: str = ""
@@ -139,6 +147,9 @@ class Domain:
     targets_measured: bool = False
     options: dict[str, DomainOption] = {}
     default_data: str = ""
+    sequence: bool = False
+    double_stranded: bool = False
+    size_options: tuple[str, ...] = ()
 
     # ---- what the domain provides -------------------------------------------------
 
@@ -150,8 +161,8 @@ class Domain:
         """Documents of one file (or stdin when path is "-"). Subclasses implement this."""
         raise NotImplementedError(f"domain {self.name!r} does not implement read_file")
 
-    def accepts_file(self, name: str) -> bool:
-        """Whether a file met while walking a directory is this domain's input."""
+    def accepts_file(self, name: str, options: Mapping[str, Any]) -> bool:
+        """Whether a file met while walking a directory is this domain's input (options: as `read_file` gets)."""
         return True
 
     def recognizes_file(self, name: str) -> bool:
@@ -161,13 +172,28 @@ class Domain:
         """
         return False
 
+    # What walk_files counts a file that accepts_file turned down as.
+    excluded_as: str = "file type"
+
     def read_directory(self, root: str, stats: ReadStats, options: dict) -> Iterator[Document]:
-        for path in walk_files(root, stats, self.accepts_file):
+        """Documents of every accepted file under `root`, in sorted order (hidden ones left out)."""
+        accept = functools.partial(self.accepts_file, options=options)
+        for path in walk_files(root, stats, accept, self.excluded_as):
             yield from self.read_file(path, stats, options)
 
     def count_units(self, data: bytes) -> int:
         """Units (characters, by default: UTF-8 data) in these bytes, for bits-per-unit."""
         return count_utf8_chars(data)
+
+    def whole_record_options(self, options: Mapping[str, Any], given: Collection[str]) -> dict:
+        """Reader options for jobs that report per record (chunk, score, embed): what they need so
+        that a Document covers its whole record. `given`: the names of the options the user set,
+        which are kept as they are."""
+        return dict(options)
+
+    def reverse_strand(self, data: bytes) -> bytes:
+        """The other strand of a double-stranded Document's data."""
+        raise ConfigError(f"domain {self.name!r} has no second strand")
 
     def augment(self, doc: Document, rng: random.Random, **options) -> Document:
         """Training-time augmentation; pass the same options as to `read`. Identity by default."""

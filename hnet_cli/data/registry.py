@@ -26,19 +26,9 @@ GROUP = "hnet.domains"
 # The domain that reads any file when neither the user, a run nor a file name says otherwise.
 DEFAULT_DOMAIN = "text"
 
-# The domains that ship with hnet. They are registered as entry points like any
-# plugin; when the package runs from a source tree without being installed (no
-# entry points), they are still found through this list.
-BUNDLED = {
-    "dna": "hnet_domains.dna:domain",
-    "code": "hnet_domains.code:domain",
-    "text": "hnet_domains.text:domain",
-    "chinese": "hnet_domains.chinese:domain",
-}
 
-
-class _BundledEntryPoint:
-    """The part of importlib.metadata.EntryPoint that `_load` uses."""
+class _CheckoutEntryPoint:
+    """An entry point of a source checkout's pyproject.toml, as much of importlib.metadata.EntryPoint as `_load` uses."""
 
     def __init__(self, name: str, value: str):
         self.name, self.value = name, value
@@ -52,14 +42,16 @@ class _BundledEntryPoint:
 
 @functools.lru_cache(maxsize=1)
 def _load() -> tuple[dict[str, Domain], dict[str, str]]:
-    from hnet_cli.bundled import ensure_bundled_packages
+    from hnet_cli.bundled import checkout_entry_points, ensure_bundled_packages
 
     ensure_bundled_packages()  # a source checkout run without installing
     domains: dict[str, Domain] = {}
     errors: dict[str, str] = {}
     found = list(entry_points(group=GROUP))
     registered = {ep.name for ep in found}
-    found += [_BundledEntryPoint(n, v) for n, v in BUNDLED.items() if n not in registered]
+    # Run from a source checkout without installing, the bundled domains have no entry-point
+    # metadata: pyproject.toml, which registers them, is read instead.
+    found += [_CheckoutEntryPoint(n, v) for n, v in checkout_entry_points(GROUP).items() if n not in registered]
     for ep in sorted(found, key=lambda e: e.name):
         try:
             domain = ep.load()

@@ -61,7 +61,7 @@ def run_embed(request: EmbedRequest, reporter=None, model=None) -> EmbedResult:
     found, options, regions = resolve_inputs(request)
     domain = found.domain
     context, stride, notes = window_settings(found, request.context, request.stride)
-    if request.rc_average and domain.name != "dna":
+    if request.rc_average and not domain.double_stranded:
         raise ConfigError(f"--rc-average pairs the two DNA strands; the input is read as {domain.name}")
     device = pick_device(request.device)
     dtype = pick_dtype(request.dtype, device)

@@ -1,7 +1,7 @@
 """`hnet generate` as one library call: prompts + model + sampling -> formatted output on a stream.
 
 What depends on the domain:
-- sequence domains (unit "base", i.e. dna) write FASTA by default, restrict
+- sequence domains (`Domain.sequence`, e.g. dna) write FASTA by default, restrict
   sampling to FASTA letters in FASTA output, and strip whitespace from prompts;
 - every other domain is text: prompts must be valid UTF-8, output is text.
 The domain comes from `hnet_cli.run.resolve`: `--domain`, else what `hnet
@@ -29,7 +29,7 @@ from hnet_cli.generate.writers import FASTA_LETTERS, make_writer
 
 FORMATS = ("auto", "text", "fasta", "jsonl")
 def is_sequence_domain(domain) -> bool:
-    return getattr(domain, "unit", "char") == "base"
+    return bool(domain.sequence)
 
 
 def collect_prompts(

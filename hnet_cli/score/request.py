@@ -97,7 +97,7 @@ def window_settings(found, context: int | None, stride: int | None) -> tuple[int
 
 def resolve_inputs(request):
     """(resolved model, reader options, RegionFilter or None): the input read as `hnet chunk`
-    reads it (the run's own domain and options; DNA keeps runs of N unless told)."""
+    reads it (the run's own domain and options, made to keep records whole: DNA keeps runs of N unless told)."""
     from hnet_cli.data.domain import option_pairs
     from hnet_cli.data.regions import RegionFilter, gather_regions
     from hnet_cli.run import resolve
@@ -107,9 +107,7 @@ def resolve_inputs(request):
                     paths=request.paths)
     if found.domain_from == DEFAULT and not request.paths:
         raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
-    options = dict(found.options)
-    if found.domain.name == "dna" and "n_split" in options and "n_split" not in found.given_options:
-        options["n_split"] = 0  # keep N runs: tracks and rows then cover whole records
+    options = found.domain.whole_record_options(found.options, found.given_options)  # tracks cover whole records
     for path in request.paths:
         found.domain.check_input(path)
     wanted = gather_regions(request.region, request.regions)

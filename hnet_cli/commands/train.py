@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -30,15 +29,6 @@ Examples:
   torchrun --nproc_per_node 4 -m hnet_cli train --domain text big.parquet --recipe small
   hnet train --list-recipes
 """
-
-
-def default_out(domain, recipe_name: str, arch: str) -> str:
-    name = domain.name
-    if recipe_name != domain.default_recipe:
-        name += f"-{recipe_name}"
-    if arch != "hnet":
-        name += f"-{arch}"
-    return f"runs/{name}"
 
 
 def _summary_lines(result) -> list[str]:
@@ -83,7 +73,6 @@ def train_command(
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ):
-    from hnet_cli.errors import ConfigError
     from hnet_cli.progress import make_reporter
     from hnet_cli.recipes import available_recipes
 
@@ -97,65 +86,14 @@ def train_command(
                 typer.echo(f"{name:<{width}}  {description}")
         return
 
-    from hnet_cli.train import TrainJob, resume as resume_run, train
+    from hnet_cli.train.request import TrainRequest, run_request
 
-    reporter = make_reporter(quiet=quiet)
-    if resume is not None:
-        given = [flag for flag, value in (("PATHS", paths), ("--domain", domain), ("--recipe", recipe), ("--set", overrides),
-                                          ("--domain-opt", domain_opt), ("--force", force), ("--init-from", init_from),
-                                          ("--freeze", freeze), ("--config", config),
-                                          ("--arch", arch if arch != "hnet" else None)) if value]
-        if given:
-            raise ConfigError(f"--resume continues a run with its own recipe and data; drop {', '.join(given)} "
-                              "(only --steps and --device may change)")
-        if out is not None and out.rstrip("/") != resume.rstrip("/"):
-            raise ConfigError(f"--out {out} and --resume {resume} name different runs")
-        result = resume_run(resume, device=device, steps=steps, reporter=reporter)
-    else:
-        from hnet_cli.data.registry import DEFAULT_DOMAIN, get_domain
-        from hnet_cli.recipes import load_recipe
-        from hnet_cli.train.baseline import ARCHS, baseline_recipe
-        from hnet_cli.train.build import resolve_targets
-
-        if arch not in ARCHS:
-            raise ConfigError(f"--arch {arch!r}: choose one of {', '.join(ARCHS)}")
-        if config is not None and init_from is None:
-            raise ConfigError("--config gives the architecture of an official .pt for --init-from")
-        if init_from is not None and any(o.strip().startswith("model.") for o in overrides or []):
-            raise ConfigError("--init-from keeps the source's architecture; model.* cannot be --set")
-        if init_from is not None and arch != "hnet":
-            raise ConfigError("--init-from keeps the source's architecture; --arch does not apply")
-        if domain is None and init_from is not None:
-            from hnet_cli.run import resolve
-
-            domain = resolve(init_from, config=config, paths=list(paths or [])).domain.name  # as the source was trained
-        dom = get_domain(domain or DEFAULT_DOMAIN)
-        recipe_name = recipe or dom.default_recipe or "tiny"
-        the_recipe = load_recipe(recipe_name, list(overrides or []))
-        if init_from is not None:
-            from hnet_cli.train.finetune import freeze_prefixes, source_config
-
-            the_recipe.model = source_config(init_from, config)
-            freeze_prefixes(freeze or "", the_recipe.model.num_stages)  # a bad --freeze fails before any work
-        elif freeze:
-            freeze_prefixes(freeze, the_recipe.model.num_stages)
-        if steps is not None:
-            if steps <= 0:
-                raise ConfigError("--steps must be positive")
-            the_recipe.train.schedule.set_steps(steps)
-        if arch != "hnet":
-            the_recipe = baseline_recipe(the_recipe, arch, resolve_targets(the_recipe, dom))
-        given_options = {}
-        for pair in domain_opt or []:
-            key = pair.partition("=")[0].strip()
-            given_options[key] = dom.parse_options([pair])[key]
-        if out is None and init_from is not None:
-            out = f"runs/{Path(init_from.rstrip('/')).stem}-finetune"
-        job = TrainJob(recipe=the_recipe, domain=dom.name, paths=list(paths or []), domain_options=given_options,
-                       out=out or default_out(dom, recipe_name, arch), arch=arch, device=device, force=force,
-                       init_from=init_from, init_config=config,
-                       freeze=[p.strip() for p in (freeze or "").split(",") if p.strip()])
-        result = train(job, reporter=reporter)
+    request = TrainRequest(
+        paths=list(paths or []), domain=domain, recipe=recipe, arch=arch, out=out, steps=steps,
+        overrides=list(overrides or []), domain_options=list(domain_opt or []), device=device, resume=resume,
+        init_from=init_from, config=config, freeze=freeze, force=force,
+    )
+    result = run_request(request, reporter=make_reporter(quiet=quiet))
 
     if result.rank != 0:  # under torchrun, process 0 reports
         return

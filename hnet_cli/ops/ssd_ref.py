@@ -65,30 +65,12 @@ def ssd_scan_ref(
     n = B.shape[-1]
     out_dtype = x.dtype
     cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    x_, dt_, A_ = x.to(cdtype), dt.to(cdtype), A.to(cdtype)
-    if dt_bias is not None:
-        dt_ = dt_ + dt_bias.to(cdtype)
-    if dt_softplus:
-        dt_ = F.softplus(dt_)
-    B_ = B.to(cdtype)
-    C_ = C.to(cdtype)
-
+    A_ = A.to(cdtype)
     # The result does not depend on the chunk size; past ~64 the quadratic intra-chunk
     # work dominates on CPUs, so the reference caps it there.
     Q = max(1, min(chunk_size, REF_MAX_CHUNK, l))
     nchunks = (l + Q - 1) // Q
-    pad = nchunks * Q - l
-    if seq_idx is None:
-        seq = torch.zeros(b, l, dtype=torch.long, device=x.device)
-    else:
-        seq = seq_idx.to(torch.long)
-    if pad:
-        # Padding adds nothing (dt = 0, x = 0) and keeps the last document going.
-        x_ = F.pad(x_, (0, 0, 0, 0, 0, pad))
-        dt_ = F.pad(dt_, (0, 0, 0, pad))
-        B_ = F.pad(B_, (0, 0, 0, 0, 0, pad))
-        C_ = F.pad(C_, (0, 0, 0, 0, 0, pad))
-        seq = torch.cat([seq, seq[:, -1:].expand(b, pad)], dim=1)
+    x_, dt_, B_, C_, seq = _padded_inputs(x, dt, B, C, dt_bias, dt_softplus, seq_idx, nchunks * Q - l, cdtype)
 
     # Chunked views, heads before time so the contractions are batched matmuls:
     # x (b, c, h, Q, p), dt and a (b, c, h, Q), B and C (b, c, g, Q, n), seq (b, c, Q)
@@ -99,21 +81,12 @@ def ssd_scan_ref(
     Cc = C_.view(b, nchunks, Q, g, n).permute(0, 1, 3, 2, 4)
     sc = seq.view(b, nchunks, Q)
 
-    def per_head(t):  # (b, c, g, ...) -> (b, c, h, ...)
-        return _per_head(t, h, dim=2)
-
     a_cum = torch.cumsum(dtc * A_[:, None], dim=-1)  # (b, c, h, Q): sum_{r <= t} dt_r A
 
-    # Intra-chunk decay L[t, s] = exp(a_cum_t - a_cum_s) for s <= t in the same document.
-    # (For s > t the difference is >= 0 and could overflow; it is clamped, then masked.)
-    same_doc = sc[:, :, :, None] == sc[:, :, None, :]  # (b, c, t, s)
-    causal = torch.ones(Q, Q, dtype=torch.bool, device=x.device).tril()
-    keep = (same_doc & causal)[:, :, None].to(cdtype)  # (b, c, 1, t, s)
-    seg = (a_cum[..., :, None] - a_cum[..., None, :]).clamp(max=0.0)
-    decay = torch.exp(seg) * keep  # (b, c, h, t, s)
+    decay = _intra_chunk_decay(a_cum, sc)  # L[t, s]  (b, c, h, t, s)
 
     xdt = xc * dtc[..., None]  # dt_s x_s  (b, c, h, Q, p)
-    CB = per_head(Cc @ Bc.transpose(-1, -2))  # C_t . B_s  (b, c, h, t, s)
+    CB = _per_head(Cc @ Bc.transpose(-1, -2), h, dim=2)  # C_t . B_s  (b, c, h, t, s)
     y = (CB * decay) @ xdt  # (b, c, h, Q, p)
 
     # State contributed by each chunk alone at its last position, from the positions of
@@ -121,28 +94,16 @@ def ssd_scan_ref(
     last_seq = sc[:, :, -1]  # (b, c)
     in_last_doc = (sc == last_seq[:, :, None]).to(cdtype)[:, :, None]  # (b, c, 1, Q)
     to_end = torch.exp(a_cum[..., -1:] - a_cum) * in_last_doc  # (b, c, h, Q)
-    chunk_states = (xdt * to_end[..., None]).transpose(-1, -2) @ per_head(Bc)  # (b, c, h, p, n)
+    chunk_states = (xdt * to_end[..., None]).transpose(-1, -2) @ _per_head(Bc, h, dim=2)  # (b, c, h, p, n)
 
     # Sequential pass over chunks for the states entering each chunk (small tensors only).
-    state = torch.zeros(b, h, p, n, dtype=cdtype, device=x.device)
-    if initial_state is not None:
-        state = initial_state.to(cdtype)
-    prev_seq = sc[:, 0, 0]  # the initial state belongs to the first document
-    chunk_decay = torch.exp(a_cum[..., -1])  # (b, c, h)
-    entering, entering_seq = [], []
-    for c in range(nchunks):
-        entering.append(state)
-        entering_seq.append(prev_seq)
-        carried = (last_seq[:, c] == prev_seq).to(cdtype)[:, None, None, None]
-        state = state * (chunk_decay[:, c][:, :, None, None] * carried) + chunk_states[:, c]
-        prev_seq = last_seq[:, c]
-    states_in = torch.stack(entering, 1)  # (b, c, h, p, n)
-    seq_in = torch.stack(entering_seq, 1)  # (b, c)
+    state = torch.zeros(b, h, p, n, dtype=cdtype, device=x.device) if initial_state is None else initial_state.to(cdtype)
+    states_in, seq_in, state = _states_entering_chunks(state, sc, last_seq, torch.exp(a_cum[..., -1]), chunk_states)
 
     # Their contribution: C_t . (exp(a_cum_t) S_in) for positions continuing that document.
     cont = (sc == seq_in[:, :, None]).to(cdtype)[:, :, None]  # (b, c, 1, Q)
     from_start = torch.exp(a_cum) * cont  # (b, c, h, Q)
-    y = y + (per_head(Cc) @ states_in.transpose(-1, -2)) * from_start[..., None]
+    y = y + (_per_head(Cc, h, dim=2) @ states_in.transpose(-1, -2)) * from_start[..., None]
 
     y = y.permute(0, 1, 3, 2, 4)  # (b, c, Q, h, p)
     y = y.reshape(b, nchunks * Q, h, p)[:, :l]
@@ -152,6 +113,61 @@ def ssd_scan_ref(
     if return_final_state:
         return y, state
     return y
+
+
+def _padded_inputs(x, dt, B, C, dt_bias, dt_softplus: bool, seq_idx, pad: int, cdtype):
+    """x, dt (with its bias and softplus), B, C in the compute dtype, and the document numbers,
+    padded with `pad` positions at the end to whole chunks."""
+    b = x.shape[0]
+    x_, dt_, B_, C_ = x.to(cdtype), dt.to(cdtype), B.to(cdtype), C.to(cdtype)
+    if dt_bias is not None:
+        dt_ = dt_ + dt_bias.to(cdtype)
+    if dt_softplus:
+        dt_ = F.softplus(dt_)
+    if seq_idx is None:
+        seq = torch.zeros(b, x.shape[1], dtype=torch.long, device=x.device)
+    else:
+        seq = seq_idx.to(torch.long)
+    if pad:
+        # Padding adds nothing (dt = 0, x = 0) and keeps the last document going.
+        x_ = F.pad(x_, (0, 0, 0, 0, 0, pad))
+        dt_ = F.pad(dt_, (0, 0, 0, pad))
+        B_ = F.pad(B_, (0, 0, 0, 0, 0, pad))
+        C_ = F.pad(C_, (0, 0, 0, 0, 0, pad))
+        seq = torch.cat([seq, seq[:, -1:].expand(b, pad)], dim=1)
+    return x_, dt_, B_, C_, seq
+
+
+def _intra_chunk_decay(a_cum: torch.Tensor, sc: torch.Tensor) -> torch.Tensor:
+    """L[t, s] = exp(a_cum_t - a_cum_s) for s <= t in the same document, else 0: (b, c, h, t, s).
+
+    (For s > t the difference is >= 0 and could overflow; it is clamped, then masked.)
+    """
+    Q = sc.shape[-1]
+    same_doc = sc[:, :, :, None] == sc[:, :, None, :]  # (b, c, t, s)
+    causal = torch.ones(Q, Q, dtype=torch.bool, device=sc.device).tril()
+    keep = (same_doc & causal)[:, :, None].to(a_cum.dtype)  # (b, c, 1, t, s)
+    seg = (a_cum[..., :, None] - a_cum[..., None, :]).clamp(max=0.0)
+    return torch.exp(seg) * keep
+
+
+def _states_entering_chunks(state, sc, last_seq, chunk_decay, chunk_states):
+    """The recurrence between chunks: S_in(c+1) = exp(sum of dt A over chunk c) S_in(c) + chunk_states(c),
+    restarted (not carried) where chunk c ends in another document than the state belongs to.
+
+    state: (b, h, p, n) before the first chunk; sc: (b, c, Q) document numbers; last_seq: (b, c);
+    chunk_decay: (b, c, h); chunk_states: (b, c, h, p, n).
+    Returns the states entering each chunk (b, c, h, p, n), their documents (b, c), the final state.
+    """
+    prev_seq = sc[:, 0, 0]  # the initial state belongs to the first document
+    entering, entering_seq = [], []
+    for c in range(sc.shape[1]):
+        entering.append(state)
+        entering_seq.append(prev_seq)
+        carried = (last_seq[:, c] == prev_seq).to(state.dtype)[:, None, None, None]
+        state = state * (chunk_decay[:, c][:, :, None, None] * carried) + chunk_states[:, c]
+        prev_seq = last_seq[:, c]
+    return torch.stack(entering, 1), torch.stack(entering_seq, 1), state
 
 
 def ssd_step_ref(

@@ -105,27 +105,16 @@ class _BgzfText:
 
 def run_variant_scoring(request, reporter=None, model=None):
     """`hnet score --variants`: see the module docstring. Returns a ScoreResult."""
-    from hnet_cli.data.readers.fasta import reverse_complement
-    from hnet_cli.data.documents import Document
-    from hnet_cli.eval.corpus import scored_documents
     from hnet_cli.outputs import open_output
     from hnet_cli.progress import NullReporter
+    from hnet_cli.run import resolve
     from hnet_cli.runtime import pick_device, pick_dtype
-    from hnet_cli.score.request import ScoreResult, resolve_format, window_settings
     from hnet_cli.score.reference import ReferenceGenome, quiet_htslib, require_pysam
+    from hnet_cli.score.request import ScoreResult, resolve_format, window_settings
 
     pysam = require_pysam()
     resolve_format(request.format, request.output, variants=True)
-    if request.reference is None:
-        raise ConfigError("--variants needs --reference REF.fa: the genome the VCF was called against")
-    if request.paths or request.region or request.regions:
-        raise ConfigError("--variants scores the VCF's records; FILES, --region and --regions do not apply")
-    if request.flank < 0:
-        raise ConfigError(f"--flank {request.flank}: must be 0 or more bases")
-    if request.variants != "-" and not os.path.exists(request.variants):
-        raise InputError(request.variants, "VCF not found")
-    from hnet_cli.run import resolve
-
+    _check_request(request)
     found = resolve(request.model, config=request.config)
     context, stride, notes = window_settings(found, request.context, request.stride)
     reference = ReferenceGenome(request.reference)
@@ -139,8 +128,42 @@ def run_variant_scoring(request, reporter=None, model=None):
     if model is None:
         model = found.load(device)
     reporter = reporter or NullReporter()
-
     header = vcf_in.header  # extended in place: records read from here on carry the new INFO keys
+    scorer = _VariantScorer(model, _declare_info(header, request), strands=2 if request.both_strands else 1,
+                            context=context, stride=stride, batch_size=request.batch_size, device=device, dtype=dtype)
+    reporter.start("scoring variants", unit="records")
+    try:
+        compress = request.output != "-" and _compressed(request.output)
+        with open_output(request.output, "wb" if compress else "w") as out:
+            sink = _BgzfText(out) if compress else out
+            sink.write(str(header))
+            _score_records(vcf_in, reference, request, scorer, sink, reporter)
+            if compress:
+                sink.close()  # the BGZF end-of-file block; `out` stays open for open_output to finish
+    finally:
+        vcf_in.close()
+        reference.close()
+        reporter.finish()
+    summary = {"model": str(request.model), "format": "vcf", "output": request.output, "variants": request.variants,
+               "reference": request.reference, "reference_indexed": reference.indexed, "flank": request.flank,
+               "both_strands": request.both_strands, "context": context, "stride": stride, **scorer.counts,
+               "flagged": scorer.flagged, "notes": notes}
+    return ScoreResult(summary)
+
+
+def _check_request(request) -> None:
+    if request.reference is None:
+        raise ConfigError("--variants needs --reference REF.fa: the genome the VCF was called against")
+    if request.paths or request.region or request.regions:
+        raise ConfigError("--variants scores the VCF's records; FILES, --region and --regions do not apply")
+    if request.flank < 0:
+        raise ConfigError(f"--flank {request.flank}: must be 0 or more bases")
+    if request.variants != "-" and not os.path.exists(request.variants):
+        raise InputError(request.variants, "VCF not found")
+
+
+def _declare_info(header, request) -> list[str]:
+    """Add the INFO fields hnet writes to the VCF header; returns their names."""
     model_name = os.path.basename(os.path.normpath(str(request.model)))
     what = f"over the reference +-{request.flank} bases, model {model_name}"
     fields = [("HNET_DLL", "A", "Float",
@@ -150,86 +173,88 @@ def run_variant_scoring(request, reporter=None, model=None):
                    ("HNET_DLL_MEAN", "A", "Float", "hnet: mean of HNET_DLL and HNET_DLL_RC")]
     fields += [("HNET_SKIP", 1, "String", "hnet: why the record was not scored (missing_contig, ref_mismatch, "
                                           "symbolic_allele, no_alt); it is passed through unchanged")]
-    ours = [name for name, *_ in fields]
     for name, number, kind, description in fields:
         if name not in header.info:  # a file scored before keeps its declaration; values are replaced
             header.info.add(name, number, kind, description)
-    counts = {"records": 0, "scored_records": 0, "scored_alleles": 0}
-    flagged: dict[str, int] = {}
-    strands = 2 if request.both_strands else 1
+    return [name for name, *_ in fields]
 
-    def score_group(group: list[_Pending]) -> None:
+
+def _score_records(vcf_in, reference, request, scorer: "_VariantScorer", sink, reporter) -> None:
+    """Every record of the VCF, scored in groups of BATCH_RECORDS and written in input order."""
+    group: list[_Pending] = []
+    try:
+        for rec in vcf_in:
+            scorer.counts["records"] += 1
+            skip, windows = variant_windows(reference, rec.chrom, rec.pos, rec.ref or "", rec.alts, request.flank)
+            group.append(_Pending(rec, skip, windows))
+            if len(group) >= BATCH_RECORDS:
+                scorer.write_group(group, sink)
+                reporter.advance(len(group))
+                group = []
+    except (OSError, ValueError) as exc:
+        raise InputError(request.variants, f"cannot read record {scorer.counts['records']}: {exc}") from None
+    if group:
+        scorer.write_group(group, sink)
+        reporter.advance(len(group))
+
+
+class _VariantScorer:
+    """Scores groups of records' windows (one batch of forward passes) and writes the records with hnet's INFO."""
+
+    def __init__(self, model, ours: list[str], strands: int, **windows):
+        self.model, self.ours, self.strands, self.windows = model, ours, strands, windows
+        self.counts = {"records": 0, "scored_records": 0, "scored_alleles": 0}
+        self.flagged: dict[str, int] = {}
+
+    def _nats(self, group: list[_Pending]) -> dict:
+        """(record k, window j, strand) -> negative log-likelihood of that window, in nats."""
+        from hnet_cli.data.documents import Document
+        from hnet_cli.data.readers.fasta import reverse_complement
+        from hnet_cli.eval.corpus import scored_documents
+
         docs, owners = [], []
         for k, item in enumerate(group):
             for j, window in enumerate(item.windows):
                 if window is None:
                     continue
-                for strand in range(strands):
+                for strand in range(self.strands):
                     docs.append(Document(window if strand == 0 else reverse_complement(window), "vcf", ""))
                     owners.append((k, j, strand))
         nats = [0.0] * len(docs)
-        for done in scored_documents(model, docs, context=context, stride=stride, batch_size=request.batch_size,
-                                     device=device, dtype=dtype):
+        for done in scored_documents(self.model, docs, **self.windows):
             nats[done.index] = done.nats
-        table: dict = {}
-        for (k, j, strand), value in zip(owners, nats):
-            table[(k, j, strand)] = value
+        return dict(zip(owners, nats))
+
+    def write_group(self, group: list[_Pending], sink) -> None:
+        table = self._nats(group)
         for k, item in enumerate(group):
             rec = item.record
-            for name in ours:
+            for name in self.ours:
                 if name in rec.info:
                     del rec.info[name]
             if item.skip is not None:
                 rec.info["HNET_SKIP"] = item.skip
-                flagged[item.skip] = flagged.get(item.skip, 0) + 1
+                self._flag(item.skip)
             else:
-                per_strand = []
-                for strand in range(strands):
-                    per_strand.append(tuple(
-                        None if item.windows[j] is None else table[(k, 0, strand)] - table[(k, j, strand)]
-                        for j in range(1, len(item.windows))))  # ln p(alt) - ln p(ref) = nats_ref - nats_alt
-                rec.info["HNET_DLL"] = per_strand[0]
-                if strands == 2:
-                    rec.info["HNET_DLL_RC"] = per_strand[1]
-                    rec.info["HNET_DLL_MEAN"] = tuple(None if f is None else (f + r) / 2
-                                                      for f, r in zip(per_strand[0], per_strand[1]))
-                counts["scored_records"] += 1
-                counts["scored_alleles"] += sum(w is not None for w in item.windows[1:])
-                unscorable = sum(w is None for w in item.windows[1:])
-                if unscorable:
-                    flagged["symbolic_allele (other alleles scored)"] = (
-                        flagged.get("symbolic_allele (other alleles scored)", 0) + unscorable)
+                self._annotate(rec, item, k, table)
             sink.write(str(rec))
-        reporter.advance(len(group))
 
-    reporter.start("scoring variants", unit="records")
-    try:
-        compress = request.output != "-" and _compressed(request.output)
-        with open_output(request.output, "wb" if compress else "w") as out:
-            sink = _BgzfText(out) if compress else out
-            sink.write(str(header))
-            group: list[_Pending] = []
-            try:
-                for rec in vcf_in:
-                    counts["records"] += 1
-                    skip, windows = variant_windows(reference, rec.chrom, rec.pos, rec.ref or "", rec.alts,
-                                                    request.flank)
-                    group.append(_Pending(rec, skip, windows))
-                    if len(group) >= BATCH_RECORDS:
-                        score_group(group)
-                        group = []
-            except (OSError, ValueError) as exc:
-                raise InputError(request.variants, f"cannot read record {counts['records']}: {exc}") from None
-            if group:
-                score_group(group)
-            if compress:
-                sink.close()  # the BGZF end-of-file block; `out` stays open for open_output to finish
-    finally:
-        vcf_in.close()
-        reference.close()
-        reporter.finish()
-    summary = {"model": str(request.model), "format": "vcf", "output": request.output, "variants": request.variants,
-               "reference": request.reference, "reference_indexed": reference.indexed, "flank": request.flank,
-               "both_strands": request.both_strands, "context": context, "stride": stride, **counts,
-               "flagged": flagged, "notes": notes}
-    return ScoreResult(summary)
+    def _annotate(self, rec, item: _Pending, k: int, table: dict) -> None:
+        per_strand = []
+        for strand in range(self.strands):
+            per_strand.append(tuple(
+                None if item.windows[j] is None else table[(k, 0, strand)] - table[(k, j, strand)]
+                for j in range(1, len(item.windows))))  # ln p(alt) - ln p(ref) = nats_ref - nats_alt
+        rec.info["HNET_DLL"] = per_strand[0]
+        if self.strands == 2:
+            rec.info["HNET_DLL_RC"] = per_strand[1]
+            rec.info["HNET_DLL_MEAN"] = tuple(None if f is None else (f + r) / 2
+                                              for f, r in zip(per_strand[0], per_strand[1]))
+        self.counts["scored_records"] += 1
+        self.counts["scored_alleles"] += sum(w is not None for w in item.windows[1:])
+        unscorable = sum(w is None for w in item.windows[1:])
+        if unscorable:
+            self._flag("symbolic_allele (other alleles scored)", unscorable)
+
+    def _flag(self, reason: str, n: int = 1) -> None:
+        self.flagged[reason] = self.flagged.get(reason, 0) + n

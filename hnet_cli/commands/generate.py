@@ -67,56 +67,24 @@ def generate_command(
     threads: int = typer.Option(0, "--threads", help="CPU threads (0 = auto: 1, fastest for per-byte steps)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr but errors."),
 ):
-    import secrets
     import sys
 
-    from hnet_cli.errors import CheckpointError, ConfigError
-    from hnet_cli.generate.job import collect_prompts, is_sequence_domain, resolve_format, write_samples
-    from hnet_cli.generate.sampling import SamplingParams
-    from hnet_cli.model.hub import is_hub_id
-    from hnet_cli.outputs import open_output
-    from hnet_cli.run import resolve
-    from hnet_cli.runtime import pick_device, pick_dtype
+    from hnet_cli.generate.job import GenerateRequest, run_generate
 
-    # Cheap checks first: a typo should not wait for a model to load.
-    if not Path(model).exists() and not is_hub_id(model):
-        raise CheckpointError(f"{model}: checkpoint not found")
-    if num_samples < 1:
-        raise ConfigError(f"--num-samples must be at least 1, got {num_samples}")
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    if wrap < 0:
-        raise ConfigError(f"--wrap must be >= 0, got {wrap}")
-    if threads < 0:
-        raise ConfigError(f"--threads must be >= 0, got {threads}")
-    if seed is None:
-        seed = secrets.randbits(31)
-    params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, max_bytes=max_bytes,
-                            stop=tuple(stop or ()), alphabet=alphabet, ignore_eos=ignore_eos, seed=seed)
-    found = resolve(model, domain, config=config)
-    sequences = is_sequence_domain(found.domain)
-    out_format = resolve_format("jsonl" if as_json else format, sequences)
-    prompts = collect_prompts(prompt, prompt_file, field=prompt_field, sequences=sequences)
-
-    import torch
-
-    run_device = pick_device(device)
-    if threads or run_device.type == "cpu":
-        # A generation step is hundreds of small ops: extra threads cost more in
-        # synchronisation than they save (and far more on a busy machine; bench/RESULTS.md).
-        torch.set_num_threads(threads or 1)
-    run_dtype = pick_dtype(dtype, run_device)
-    lm = found.load(run_device)
-    with open_output(output, "wb") as stream:
-        stats = write_samples(stream, lm, prompts, params, format=out_format, num_samples=num_samples,
-                              batch_size=batch_size, echo=echo, width=wrap, dtype=run_dtype)
+    result = run_generate(GenerateRequest(
+        model=model, prompt=prompt, prompt_file=prompt_file, prompt_field=prompt_field, num_samples=num_samples,
+        max_bytes=max_bytes, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=list(stop or []),
+        alphabet=alphabet, ignore_eos=ignore_eos, domain=domain, format="jsonl" if as_json else format, echo=echo,
+        wrap=wrap, output=output, batch_size=batch_size, config=config, device=device, dtype=dtype, threads=threads,
+    ))
     if not quiet:
+        stats = result.stats
         print(
             f"generated {stats.generated_bytes} bytes ({stats.samples} sample{'' if stats.samples == 1 else 's'}) "
             f"in {stats.seconds:.2f} s: "
             f"{stats.bytes_per_second:.1f} bytes/s; decoding {stats.decode_bytes_per_second:.1f} bytes/s "
             f"(prefill {stats.prefill_seconds:.2f} s of {stats.prompt_bytes} prompt bytes, "
-            f"set-up {stats.setup_seconds:.2f} s; seed {seed}; {run_device.type})",
+            f"set-up {stats.setup_seconds:.2f} s; seed {result.seed}; {result.device})",
             file=sys.stderr,
         )
 

@@ -8,14 +8,16 @@
 
 `generate_stream` yields SampleStart / SampleBytes / Sample events for
 streaming; `write_samples` (job.py) writes text, FASTA or JSON Lines as the
-`hnet generate` command does.
+`hnet generate` command does, and `run_generate(GenerateRequest(...))` is the
+whole command (model loading and thread policy included).
 """
 
 from hnet_cli.generate.engine import GenerationStats, Sample, SampleBytes, SampleStart, generate, generate_stream
+from hnet_cli.generate.job import GenerateRequest, GenerateResult, run_generate
 from hnet_cli.generate.prompts import Prompt
 from hnet_cli.generate.sampling import SamplingParams, sample_seed
 
 __all__ = [
-    "GenerationStats", "Prompt", "Sample", "SampleBytes", "SampleStart", "SamplingParams",
-    "generate", "generate_stream", "sample_seed",
+    "GenerateRequest", "GenerateResult", "GenerationStats", "Prompt", "Sample", "SampleBytes", "SampleStart", "SamplingParams",
+    "generate", "generate_stream", "run_generate", "sample_seed",
 ]

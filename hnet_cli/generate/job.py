@@ -1,5 +1,11 @@
 """`hnet generate` as one library call: prompts + model + sampling -> formatted output on a stream.
 
+    from hnet_cli.generate.job import GenerateRequest, run_generate
+    result = run_generate(GenerateRequest(model="runs/dna", prompt="ACGT", num_samples=4, output="out.fa"))
+    result.stats.bytes_per_second, result.seed
+
+`write_samples` is the same on an open stream with a loaded model.
+
 What depends on the domain:
 - sequence domains (`Domain.sequence`, e.g. dna) write FASTA by default, restrict
   sampling to FASTA letters in FASTA output, and strip whitespace from prompts;
@@ -11,7 +17,8 @@ train` recorded (RUN/run.json, or "domain" in the safetensors metadata), else te
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -28,8 +35,86 @@ from hnet_cli.generate.sampling import SamplingParams
 from hnet_cli.generate.writers import FASTA_LETTERS, make_writer
 
 FORMATS = ("auto", "text", "fasta", "jsonl")
-def is_sequence_domain(domain) -> bool:
-    return bool(domain.sequence)
+
+
+@dataclass
+class GenerateRequest:
+    """Everything `hnet generate` takes; the defaults are the command's."""
+
+    model: str
+    prompt: str | None = None  # "-": all of stdin
+    prompt_file: str | None = None
+    prompt_field: str | None = None
+    num_samples: int = 1
+    max_bytes: int = 256
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None  # None: a random seed (reported in the result)
+    stop: list[str] = field(default_factory=list)
+    alphabet: str | None = None
+    ignore_eos: bool = False
+    domain: str | None = None
+    format: str = "auto"
+    echo: bool = True
+    wrap: int = 60
+    output: str = "-"
+    batch_size: int = 16
+    config: str | Path | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    threads: int = 0  # 0: one thread on CPU (fastest for per-byte steps)
+
+
+@dataclass
+class GenerateResult:
+    stats: GenerationStats
+    seed: int
+    device: str  # "cpu", "cuda"
+
+
+def run_generate(request: GenerateRequest) -> GenerateResult:
+    """Check the request, load the model, generate and write every sample to request.output."""
+    import secrets
+
+    from hnet_cli.outputs import open_output
+    from hnet_cli.run import resolve
+    from hnet_cli.runtime import pick_device, pick_dtype
+
+    _check_request(request)  # cheap checks first: a typo should not wait for a model to load
+    seed = secrets.randbits(31) if request.seed is None else request.seed
+    params = SamplingParams(temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
+                            max_bytes=request.max_bytes, stop=tuple(request.stop), alphabet=request.alphabet,
+                            ignore_eos=request.ignore_eos, seed=seed)
+    found = resolve(request.model, request.domain, config=request.config)
+    sequences = found.domain.sequence
+    out_format = resolve_format(request.format, sequences)
+    prompts = collect_prompts(request.prompt, request.prompt_file, field=request.prompt_field, sequences=sequences)
+    device = pick_device(request.device)
+    if request.threads or device.type == "cpu":
+        # A generation step is hundreds of small ops: extra threads cost more in
+        # synchronisation than they save (and far more on a busy machine; bench/RESULTS.md).
+        torch.set_num_threads(request.threads or 1)
+    dtype = pick_dtype(request.dtype, device)
+    model = found.load(device)
+    with open_output(request.output, "wb") as stream:
+        stats = write_samples(stream, model, prompts, params, format=out_format, num_samples=request.num_samples,
+                              batch_size=request.batch_size, echo=request.echo, width=request.wrap, dtype=dtype)
+    return GenerateResult(stats, seed, device.type)
+
+
+def _check_request(request: GenerateRequest) -> None:
+    from hnet_cli.errors import CheckpointError, ConfigError
+    from hnet_cli.model.hub import is_hub_id
+
+    if not Path(request.model).exists() and not is_hub_id(request.model):
+        raise CheckpointError(f"{request.model}: checkpoint not found")
+    for name, value, least in (("--num-samples", request.num_samples, 1), ("--batch-size", request.batch_size, 1)):
+        if value < least:
+            raise ConfigError(f"{name} must be at least {least}, got {value}")
+    for name, value in (("--wrap", request.wrap), ("--threads", request.threads)):
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
 
 
 def collect_prompts(

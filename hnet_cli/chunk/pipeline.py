@@ -183,13 +183,66 @@ def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], sequence
     return TABLE_WRITERS[fmt](stream, request.per, stages)
 
 
-def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False, model=None) -> ChunkResult:
-    """Run `hnet chunk`. `model`: an already loaded HNetLM (else request.model is loaded)."""
-    from hnet_cli.data.size import input_bytes
-    from hnet_cli.progress import NullReporter
-    from hnet_cli.outputs import open_output
-    from hnet_cli.runtime import pick_device, pick_dtype
+@dataclass
+class _StageCounts:
+    elements: int = 0  # L^s: positions the stage saw
+    chunks: int = 0  # L^{s+1}: boundaries it chose
+    seam_agreement: float = 0.0  # sum over seams of the agreement measured there
+    seams: int = 0  # seams where agreement was measured
+    exact_seams: int = 0
 
+
+@dataclass
+class _Totals:
+    """What `run_chunk` counts while it writes: per document, and per stage."""
+
+    stages: list[int]
+    documents: int = 0
+    bytes: int = 0
+    windows: int = 0  # forward windows
+    windowed_documents: int = 0  # documents longer than one window
+    per_stage: dict[int, _StageCounts] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.per_stage = {s: _StageCounts() for s in self.stages}
+
+    def add(self, seg) -> None:
+        self.documents += 1
+        self.bytes += seg.length
+        self.windows += seg.windows
+        for s in self.stages:
+            self.per_stage[s].elements += len(seg.stages[s])
+            self.per_stage[s].chunks += int(seg.stages[s].starts_chunk.sum())
+        if seg.seams is None:
+            return
+        self.windowed_documents += 1
+        for s in self.stages:
+            if seg.seams.agreement[s] is not None:
+                counts = self.per_stage[s]
+                counts.seam_agreement += seg.seams.agreement[s] * seg.seams.seams
+                counts.seams += seg.seams.seams
+                counts.exact_seams += seg.seams.exact_seams[s]
+
+    def per_stage_dicts(self) -> list[dict]:
+        return [{"stage": s, "elements": c.elements, "chunks": c.chunks,
+                 "compression": c.chunks / c.elements if c.elements else 0.0,
+                 "bytes_per_chunk": self.bytes / c.chunks if c.chunks else 0.0}
+                for s, c in self.per_stage.items()]
+
+    def windows_dict(self, window: int, overlap: int) -> dict:
+        counts = self.per_stage
+        return {
+            "window": window,
+            "overlap": overlap,
+            "forward_windows": self.windows,
+            "windowed_documents": self.windowed_documents,
+            "seam_agreement": {str(s): (c.seam_agreement / c.seams if c.seams else None) for s, c in counts.items()},
+            "exact_seams": {str(s): c.exact_seams for s, c in counts.items()},
+            "seams": max((c.seams for c in counts.values()), default=0),
+        }
+
+
+def _check_request(request: ChunkRequest) -> None:
     if request.per not in PER:
         raise ConfigError(f"unknown --per {request.per!r}; choose byte or chunk")
     if request.limit is not None and request.limit < 1:
@@ -197,20 +250,34 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     if request.batch_tokens < 2:
         raise ConfigError(f"--batch-tokens must be at least 2 (got {request.batch_tokens})")
     check_window(request.window, request.overlap)
-    from hnet_cli.data.regions import RegionFilter, gather_regions
 
-    region_list = gather_regions(request.region, request.regions)
-    regions = RegionFilter(region_list) if region_list else None
-    fmt = resolve_format(request.format, request.output, stdout_is_tty)
+
+def _resolve_input(request: ChunkRequest):
+    """(resolved model, reader options): the run's domain and options, made to keep records whole."""
     found = resolve(request.model, request.domain, option_pairs(request.domain_options), config=request.config,
                     paths=request.paths)
     if found.domain_from == DEFAULT and not request.paths:
         raise ConfigError("give input FILES, or --domain NAME to read that domain's bundled sample")
-    domain, given = found.domain, found.given_options
-    options = domain.whole_record_options(found.options, given)  # e.g. DNA keeps N runs: BED covers whole records
+    options = found.domain.whole_record_options(found.options, found.given_options)  # e.g. BED covers whole records
     for path in request.paths:
-        domain.check_input(path)
+        found.domain.check_input(path)
+    return found, options
 
+
+def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False, model=None) -> ChunkResult:
+    """Run `hnet chunk`. `model`: an already loaded HNetLM (else request.model is loaded)."""
+    from hnet_cli.data.regions import RegionFilter, gather_regions
+    from hnet_cli.data.size import input_bytes
+    from hnet_cli.progress import NullReporter
+    from hnet_cli.outputs import open_output
+    from hnet_cli.runtime import pick_device, pick_dtype
+
+    _check_request(request)
+    region_list = gather_regions(request.region, request.regions)
+    regions = RegionFilter(region_list) if region_list else None
+    fmt = resolve_format(request.format, request.output, stdout_is_tty)
+    found, options = _resolve_input(request)
+    domain = found.domain
     device = pick_device(request.device)
     dtype = pick_dtype(request.dtype, device)
     model = found.load(device) if model is None else model
@@ -219,21 +286,18 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     stats = ChunkStats(stages, sequence=domain.sequence) if request.stats else None
 
     stream = domain.read(request.paths, **options)
-    counts = {s: {"elements": 0, "chunks": 0} for s in stages}
-    seams = {s: [0.0, 0, 0] for s in stages}  # agreement sum, seams measured, exact seams
-    totals = {"documents": 0, "bytes": 0, "windows": 0, "windowed_documents": 0}
-    binary = fmt == "parquet"
+    totals = _Totals(stages)
     if reporter is not None:
         # Counted first for the progress total (nobody sees it when the reporter is silent).
         total = None if type(reporter) is NullReporter else input_bytes(domain, request.paths, options, request.limit)
         reporter.start("chunking", total=total, unit="bytes")
     try:
-        with open_output(request.output, "wb" if binary else "w") as out:
+        with open_output(request.output, "wb" if fmt == "parquet" else "w") as out:
             writer = _writer(fmt, out, request, stages, domain.sequence, model_name)
             writer.begin()
             # A piece size the user set is a request for bounded memory: keep the pieces.
             selected = stream if regions is None else regions.restrict(stream)
-            pieces = selected if given & set(domain.size_options) else join_continued(selected)
+            pieces = selected if found.given_options & set(domain.size_options) else join_continued(selected)
             documents = take_bytes(pieces, request.limit)
             for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
                                          batch_tokens=request.batch_tokens, device=device, dtype=dtype,
@@ -241,19 +305,7 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
                 writer.add(seg)
                 if stats is not None:
                     stats.add(seg)
-                totals["documents"] += 1
-                totals["bytes"] += seg.length
-                totals["windows"] += seg.windows
-                for s in stages:
-                    counts[s]["elements"] += len(seg.stages[s])
-                    counts[s]["chunks"] += int(seg.stages[s].starts_chunk.sum())
-                if seg.seams is not None:
-                    totals["windowed_documents"] += 1
-                    for s in stages:
-                        if seg.seams.agreement[s] is not None:
-                            seams[s][0] += seg.seams.agreement[s] * seg.seams.seams
-                            seams[s][1] += seg.seams.seams
-                            seams[s][2] += seg.seams.exact_seams[s]
+                totals.add(seg)
             if fmt == "term" and stats is not None:
                 stats.render(writer.console)
             if regions is not None:
@@ -265,36 +317,11 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
             reporter.finish()
 
     summary = {
-        "model": str(request.model),
-        "num_stages": model.config.num_stages,
-        "stages": stages,
-        "domain": domain.name,
-        "format": fmt,
-        "per": request.per if fmt in ("json", "tsv", "parquet") else None,
-        "output": request.output,
-        "documents": totals["documents"],
-        "bytes": totals["bytes"],
-        "rows": getattr(writer, "rows", None),
-        "per_stage": [
-            {
-                "stage": s,
-                "elements": counts[s]["elements"],
-                "chunks": counts[s]["chunks"],
-                "compression": counts[s]["chunks"] / counts[s]["elements"] if counts[s]["elements"] else 0.0,
-                "bytes_per_chunk": totals["bytes"] / counts[s]["chunks"] if counts[s]["chunks"] else 0.0,
-            }
-            for s in stages
-        ],
-        "windows": {
-            "window": request.window,
-            "overlap": request.overlap,
-            "forward_windows": totals["windows"],
-            "windowed_documents": totals["windowed_documents"],
-            "seam_agreement": {str(s): (seams[s][0] / seams[s][1] if seams[s][1] else None) for s in stages},
-            "exact_seams": {str(s): seams[s][2] for s in stages},
-            "seams": max((seams[s][1] for s in stages), default=0),
-        },
-        "read": stream.stats.as_dict(),
+        "model": str(request.model), "num_stages": model.config.num_stages, "stages": stages,
+        "domain": domain.name, "format": fmt, "per": request.per if fmt in ("json", "tsv", "parquet") else None,
+        "output": request.output, "documents": totals.documents, "bytes": totals.bytes,
+        "rows": getattr(writer, "rows", None), "per_stage": totals.per_stage_dicts(),
+        "windows": totals.windows_dict(request.window, request.overlap), "read": stream.stats.as_dict(),
     }
     if regions is not None:
         summary["regions"] = regions.as_dict()

@@ -84,6 +84,24 @@ def _cleaning_table(allowed: bytes | None, fold_case: bool) -> bytes:
     return bytes(table)
 
 
+def _header_text(header_buf: bytearray, path: str, line: int) -> str:
+    text = header_buf.decode("utf-8", "replace").strip()
+    if not text:
+        raise InputError(path, "empty FASTA header line ('>' without a name)", line=line)
+    return text
+
+
+def _segment_error(path: str, segment: bytes, line: int, header: str | None, allowed: bytes | None) -> InputError:
+    """What is wrong with a segment of sequence lines: data before any header, or a byte outside `allowed`."""
+    if header is None:
+        first = len(segment) - len(segment.lstrip())
+        return InputError(path, "sequence data before the first '>' header line: not FASTA "
+                          "(each record starts with a '>name' line)", line=line + segment.count(b"\n", 0, first))
+    bad = _first_invalid(segment, allowed if allowed is not None else b"")
+    return InputError(path, f"{_describe_byte(segment[bad])} is not a nucleotide code (IUPAC ACGTUN...)",
+                      line=line + segment.count(b"\n", 0, bad), record=header.split(None, 1)[0])
+
+
 def iter_fasta(
     stream: BinaryIO,
     path: str,
@@ -120,11 +138,8 @@ def iter_fasta(
                 if nl < 0:
                     break
                 pos = nl + 1
-                text = header_buf.decode("utf-8", "replace").strip()
-                if not text:
-                    raise InputError(path, "empty FASTA header line ('>' without a name)", line=line)
+                header = _header_text(header_buf, path, line)
                 record += 1
-                header = text
                 in_header, at_line_start = False, True
                 line += 1
                 yield record, header, b""
@@ -148,31 +163,15 @@ def iter_fasta(
             if clean:
                 if b"\x01" in clean:  # spaces, tabs, carriage returns
                     clean = clean.translate(None, b"\x01")
-                if clean and header is None:
-                    first = len(segment) - len(segment.lstrip())
-                    raise InputError(
-                        path,
-                        "sequence data before the first '>' header line: not FASTA "
-                        "(each record starts with a '>name' line)",
-                        line=line + segment.count(b"\n", 0, first),
-                    )
-                if b"\x00" in clean:
-                    bad = _first_invalid(segment, allowed if allowed is not None else b"")
-                    raise InputError(
-                        path,
-                        f"{_describe_byte(segment[bad])} is not a nucleotide code (IUPAC ACGTUN...)",
-                        line=line + segment.count(b"\n", 0, bad),
-                        record=header.split(None, 1)[0],
-                    )
+                if (clean and header is None) or b"\x00" in clean:
+                    raise _segment_error(path, segment, line, header, allowed)
                 if clean:
                     yield record, header, clean
             line += newlines
             at_line_start = segment.endswith(b"\n")
             pos = stop
     if in_header:  # a last header line without a newline
-        text = header_buf.decode("utf-8", "replace").strip()
-        if not text:
-            raise InputError(path, "empty FASTA header line ('>' without a name)", line=line)
+        text = _header_text(header_buf, path, line)
         yield record + 1, text, b""
 
 

@@ -24,6 +24,12 @@ context. Perturbations (--perturb): uppercase, randomcase (each char 50/50 upper
 antspeak ("A N T S P E A K"), drop (10% of chars), repeat (20% of chars written 2-4x);
 seeded; bpb is per byte of the perturbed text.
 
+The yardstick row is an order-k Markov chain (interpolated Witten-Bell) scored on the same
+bytes: fitted on the training split the first model's run recorded (its run directory's
+run.json), or on --yardstick-train FILES, with k chosen on the held-out part of that data.
+A model without a run directory (a .pt, a saved folder, a Hub id) gets one only with
+--yardstick-train. --no-yardstick skips it.
+
 Examples:
 
 \b
@@ -34,6 +40,7 @@ Examples:
   cat notes.txt | hnet eval runs/text - --json > scores.json
   hnet eval --model runs/a --model runs/b data/ --csv scores.csv
   hnet eval runs/dna genome.fa.gz --regions genes.bed --per-record   # bits per base of each gene
+  hnet eval hnet_2stage_XL.pt --config c.json book.txt --yardstick-train other_books/
 """
 
 
@@ -67,6 +74,13 @@ def eval_command(
                                                help="Only this region (1-based, inclusive, like samtools; repeatable)."),
     regions: Optional[str] = typer.Option(None, "--regions", metavar="FILE.bed",
                                           help="Only the intervals of this BED file (0-based, half-open)."),
+    yardstick: bool = typer.Option(True, "--yardstick/--no-yardstick",
+                                   help="Also score an order-k Markov chain on the same data (fitted on the first "
+                                        "model's training split, or on --yardstick-train)."),
+    yardstick_train: Optional[List[str]] = typer.Option(None, "--yardstick-train", metavar="FILE",
+                                                        help="Fit the yardstick on these files (repeatable) instead "
+                                                             "of the run's training split; needed for models "
+                                                             "without a run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; with --json or --csv -, no tables either."),
 ):
     from hnet_cli.data.domain import option_pairs
@@ -86,7 +100,7 @@ def eval_command(
         models, paths, domain=domain, domain_options=option_pairs(domain_opt or []), config=config, context=context,
         stride=stride, batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
         per_file=per_file, per_record=per_record, region=list(region or []), regions=regions,
-        reporter=make_reporter(quiet=quiet),
+        yardstick=yardstick, yardstick_train=list(yardstick_train or []), reporter=make_reporter(quiet=quiet),
     )
     notes = []
     if report.domain_from:

@@ -38,6 +38,10 @@ def _summary_lines(result) -> list[str]:
     if result.best_val_bpb is not None:
         per_unit = f"{result.best_val_bits_per_unit:.4f} bits/{unit}, " if result.best_val_bits_per_unit is not None else ""
         lines.append(f"validation: best {per_unit}{result.best_val_bpb:.4f} bits/byte at step {result.best_step}")
+    if result.yardstick:
+        from hnet_cli.eval.yardstick import describe
+
+        lines.append(describe(result.yardstick, result.best_val_bits_per_unit))
     for s, (c, n) in enumerate(zip(result.compression, result.targets)):
         lines.append(f"compression: stage {s}: {c:.3f} = {1 / c if c else float('inf'):.2f} per chunk (target N={n:g})")
     if result.checkpoint:
@@ -70,6 +74,10 @@ def train_command(
                                               "routing, main (comma list; PART.S for stage S only)."),
     force: bool = typer.Option(False, "--force", help="Start over in an existing run directory."),
     list_recipes: bool = typer.Option(False, "--list-recipes", help="List the bundled recipes and exit."),
+    yardstick: bool = typer.Option(True, "--yardstick/--no-yardstick",
+                                   help="Report what an order-k Markov chain fitted on the training part scores on "
+                                        "the validation data, beside the model's bits (fitted once per run, "
+                                        "seconds on a whole genome)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ):
@@ -91,7 +99,7 @@ def train_command(
     request = TrainRequest(
         paths=list(paths or []), domain=domain, recipe=recipe, arch=arch, out=out, steps=steps,
         overrides=list(overrides or []), domain_options=list(domain_opt or []), device=device, resume=resume,
-        init_from=init_from, config=config, freeze=freeze, force=force,
+        init_from=init_from, config=config, freeze=freeze, force=force, yardstick=yardstick,
     )
     result = run_request(request, reporter=make_reporter(quiet=quiet))
 

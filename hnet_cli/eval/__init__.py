@@ -9,8 +9,9 @@
 Modules, bottom up: windows (sliding windows over one document), scoring (one
 batched forward over windows), chunk_stats (compression, BPIC, chunk lengths),
 corpus (one model over a document stream), perturb (the robustness suite),
-models (which arguments are models), api (`evaluate`), results (the EvalReport and its
-JSON), report (CSV and tables).
+models (which arguments are models), markov (an order-k Markov chain over bytes),
+yardstick (it fitted, its order chosen, scored beside the models), api (`evaluate`),
+results (the EvalReport and its JSON), report (CSV and tables).
 """
 
 from hnet_cli.eval.api import evaluate

@@ -93,6 +93,8 @@ def evaluate(
     per_record: bool = False,
     region: Sequence[str] | str | None = None,
     regions: str | os.PathLike | None = None,
+    yardstick: bool = True,
+    yardstick_train: Sequence[str | os.PathLike] = (),
     reporter=None,
 ) -> EvalReport:
     """Score every model on the documents of `paths`, read by `domain` (see the module docstring).
@@ -104,6 +106,9 @@ def evaluate(
     hnet_cli.eval.perturb (or "all").
     region: "chr:start-end" (1-based inclusive, repeatable); regions: a BED file (0-based
     half-open): only those parts of the records are scored (see hnet_cli.data.regions).
+    yardstick: also score an order-k Markov chain on the same documents (report.yardstick), fitted
+    on `yardstick_train` files when given, else on the training split the first model's run
+    recorded; without either, report.yardstick_note says why there is none.
     """
     if not models:
         raise ConfigError("no model to evaluate: give a run directory, checkpoint directory, .pt or .safetensors")
@@ -120,6 +125,7 @@ def evaluate(
     perturbations = parse_perturbations(perturb)
     dom, options = first.domain, first.options
     paths = _check_paths(dom, paths)
+    yardstick_train = _yardstick_paths(dom, yardstick, yardstick_train)
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
     reporter = reporter or NullReporter()
@@ -140,7 +146,35 @@ def evaluate(
         result = _evaluate_model(source, corpus, dev, perturbations, seed, clean_bytes, common)
         clean_bytes = result.clean.corpus.bytes
         report.models.append(result)
+    if yardstick:
+        report.yardstick, report.yardstick_note = _yardstick(corpus, first, yardstick_train, reporter)
     return report
+
+
+def _yardstick_paths(domain, yardstick: bool, paths: Sequence[str | os.PathLike]) -> list[str]:
+    """--yardstick-train FILES, checked before any model is loaded."""
+    if not paths:
+        return []
+    if not yardstick:
+        raise ConfigError("--yardstick-train and --no-yardstick: choose one")
+    return _check_paths(domain, [os.fspath(p) for p in paths])
+
+
+def _yardstick(corpus: _Corpus, first, train_paths: list[str], reporter):
+    """(the yardstick's figure on the corpus, None) or (None, why there is none)."""
+    from hnet_cli.eval.yardstick import fit_for_eval
+
+    run = first.run  # the run directory the first model belongs to, if any
+    if not train_paths and run is None:
+        return None, (f"no yardstick: {first.path} records no training data; give --yardstick-train FILES "
+                      "(or --no-yardstick)")
+    reporter.log("fitting the Markov yardstick on " + (", ".join(train_paths) if train_paths else
+                                                      f"the training split of {run.path}"))
+    try:
+        fitted = fit_for_eval(corpus.domain, corpus.options, run=run, train_paths=train_paths)
+    except ValueError as exc:
+        return None, f"no yardstick: {exc}; give --yardstick-train FILES (or --no-yardstick)"
+    return fitted.score(corpus.documents(), corpus.domain.count_units, corpus.domain.unit), None
 
 
 def _evaluate_model(source: ModelSource, corpus: _Corpus, dev: torch.device, perturbations: list[str], seed: int,

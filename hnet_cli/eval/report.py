@@ -114,6 +114,12 @@ def _scores_table(report: EvalReport):
         cells += [_f(c.stages[s].compression, 3) if s < len(c.stages) else "" for s in range(max_stages)]
         cells += [_f(c.bpic, 2), _rate(c.bytes_per_second)]
         scores.add_row(*cells)
+    ys = report.yardstick
+    if ys is not None:  # the baseline's row: bits only (it has no stages, chunks or speed worth comparing)
+        cells = [f"{ys.name} (yardstick)", "-", _f(ys.bpb), _f(ys.bits_per_unit)]
+        if several:
+            cells.append(f"{ys.bpb - first:+.4f}")
+        scores.add_row(*cells, *[""] * (len(columns) - len(cells)))
     return scores
 
 
@@ -173,8 +179,13 @@ def _records_table(report: EvalReport):
 
 
 def summary_lines(report: EvalReport) -> list[str]:
-    """Plain lines under the tables: throughput, windows, skipped input."""
+    """Plain lines under the tables: the yardstick, throughput, windows, skipped input."""
     lines = []
+    if report.yardstick is not None:
+        first = report.models[0].clean.corpus.bits_per_unit if len(report.models) == 1 else None
+        lines.append(report.yardstick.describe(first))
+    elif report.yardstick_note:
+        lines.append(report.yardstick_note)
     for m in report.models:
         c = m.clean
         overlap = c.forwarded_tokens / c.corpus.bytes if c.corpus.bytes else float("nan")

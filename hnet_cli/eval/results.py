@@ -5,8 +5,11 @@ JSON: one object with the settings, the corpus counts and one entry per model:
 L^s, boundaries L^{s+1}, compression, chunk-length quantiles and histogram in
 bytes), `bpic`, `perturbations` (per name: bpb of the perturbed text,
 `delta_bpb` against clean, `bits_per_original_byte`), and with --per-file /
---per-record `files` / `records`. Undefined numbers (e.g. BPIC of an
-isotropic model) are null.
+--per-record `files` / `records`; `yardstick`: what an order-k Markov chain
+scores on the same documents (`bpb`, `bits_per_unit`, `order`, what it was
+fitted on; hnet_cli.eval.yardstick), null with `yardstick_note` saying why
+when there is none. Undefined numbers (e.g. BPIC of an isotropic model) are
+null.
 
 The CSV and the tables of the same report are hnet_cli.eval.report.
 """
@@ -64,6 +67,9 @@ class EvalReport:
     models: list[ModelReport] = field(default_factory=list)
     domain_from: str | None = None  # the run record the domain and reader options came from, if any
     context_from: str | None = None  # the recipe the context (training length) came from, if any
+    # The Markov yardstick on the same documents (hnet_cli.eval.yardstick), or why there is none.
+    yardstick: Any = None  # a YardstickFigure
+    yardstick_note: str | None = None
 
     @property
     def min_left_context(self) -> int:
@@ -91,6 +97,8 @@ class EvalReport:
                 "skipped": dict(stats.skipped), "excluded": dict(stats.excluded), "replaced": stats.replaced,
             },
             "models": [m.as_dict(self.unit) for m in self.models],
+            "yardstick": self.yardstick.as_dict() if self.yardstick is not None else None,
+            "yardstick_note": self.yardstick_note,
         })
 
 

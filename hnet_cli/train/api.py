@@ -29,11 +29,13 @@ def train(job: TrainJob, reporter=None) -> TrainResult:
     return _run(job, reporter or NullReporter(), resume=False)
 
 
-def resume(run_dir: str | Path, device: str = "auto", steps: int | None = None, reporter=None) -> TrainResult:
+def resume(run_dir: str | Path, device: str = "auto", steps: int | None = None, reporter=None,
+           yardstick: bool = True) -> TrainResult:
     """Continue the run in `run_dir` from its LATEST checkpoint, exactly as if never stopped.
 
     `steps` may lengthen a run (the schedule is re-sized from there on); the
-    recipe, data and batch layout are the run's own.
+    recipe, data and batch layout are the run's own. The yardstick recorded in
+    run.json is reported again (fitted now if the run has none and `yardstick`).
     """
     from hnet_cli.recipes import Recipe
 
@@ -46,7 +48,8 @@ def resume(run_dir: str | Path, device: str = "auto", steps: int | None = None, 
         recipe.train.schedule.set_steps(steps)
     job = TrainJob(recipe=recipe, domain=info["domain"], paths=list(info.get("paths", [])),
                    domain_options=dict(info.get("domain_options", {})), out=run.path,
-                   arch=info.get("arch", "hnet"), device=device, freeze=list(info.get("freeze", [])))
+                   arch=info.get("arch", "hnet"), device=device, freeze=list(info.get("freeze", [])),
+                   yardstick=yardstick)
     return _run(job, reporter or NullReporter(), resume=True)
 
 

@@ -25,6 +25,8 @@ class TrainJob:
     init_from: str | None = None
     init_config: str | None = None  # config JSON for an official .pt given as init_from
     freeze: list[str] = field(default_factory=list)
+    # Fit the Markov yardstick (hnet_cli.eval.yardstick) and report it beside the validation figures.
+    yardstick: bool = True
 
 
 @dataclass
@@ -52,6 +54,9 @@ class TrainResult:
     checkpoint: str | None = None
     rank: int = 0  # this process under torchrun (0 = the one that reports)
     world_size: int = 1
+    # What an order-k Markov chain fitted on the training part scores on the validation data
+    # (hnet_cli.eval.yardstick.YardstickFigure.as_dict), or None when turned off or not computable.
+    yardstick: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -37,6 +37,7 @@ class TrainRequest:
     config: str | None = None  # config JSON of an official .pt given to init_from
     freeze: str | None = None  # comma list of parts kept as loaded
     force: bool = False
+    yardstick: bool = True  # fit and report the Markov yardstick (hnet_cli.eval.yardstick)
 
 
 def run_request(request: TrainRequest, reporter=None) -> TrainResult:
@@ -45,7 +46,8 @@ def run_request(request: TrainRequest, reporter=None) -> TrainResult:
 
     if request.resume is not None:
         check_resume(request)
-        return resume(request.resume, device=request.device, steps=request.steps, reporter=reporter)
+        return resume(request.resume, device=request.device, steps=request.steps, reporter=reporter,
+                      yardstick=request.yardstick)
     return train(build_job(request), reporter=reporter)
 
 
@@ -58,7 +60,7 @@ def check_resume(request: TrainRequest) -> None:
         ("--arch", request.arch if request.arch != "hnet" else None)) if value]
     if given:
         raise ConfigError(f"--resume continues a run with its own recipe and data; drop {', '.join(given)} "
-                          "(only --steps and --device may change)")
+                          "(only --steps, --device and --no-yardstick may change)")
     out = request.out
     if out is not None and out.rstrip("/") != request.resume.rstrip("/"):
         raise ConfigError(f"--out {out} and --resume {request.resume} name different runs")
@@ -98,7 +100,8 @@ def build_job(request: TrainRequest) -> TrainJob:
                     out=out or default_out(dom, recipe_name, request.arch), arch=request.arch,
                     device=request.device, force=request.force, init_from=request.init_from,
                     init_config=request.config,
-                    freeze=[p.strip() for p in (request.freeze or "").split(",") if p.strip()])
+                    freeze=[p.strip() for p in (request.freeze or "").split(",") if p.strip()],
+                    yardstick=request.yardstick)
 
 
 def _check_new_run(request: TrainRequest) -> None:

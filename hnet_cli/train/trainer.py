@@ -85,6 +85,7 @@ class Trainer:
             self._fit_world_size(latest[3])
         self._data()
         self._model(latest)
+        self.yardstick = self._yardstick() if dist.is_main else None
         if dist.is_main:
             self._write_run_dir(spooled)
         dist_util.barrier()
@@ -129,6 +130,26 @@ class Trainer:
                                   grad_accum=data.grad_accum, rank=dist.rank, world_size=dist.world_size, seed=ts.seed,
                                   shuffle_docs=data.shuffle_docs, shuffle_rows=data.shuffle_rows, augment=augment,
                                   prefetch=data.prefetch)
+
+    def _yardstick(self) -> dict | None:
+        """The Markov yardstick on the validation data (hnet_cli.eval.yardstick), fitted once per run:
+        run.json keeps it, and a resumed run reports the recorded one."""
+        recorded = (self.run.record(RUN_INFO_NAME) or {}).get("yardstick") if self.resuming else None
+        if recorded or not self.job.yardstick:
+            return recorded or None
+        from hnet_cli.eval.yardstick import yardstick_on_validation
+
+        source = ", ".join(self.job.paths) if self.job.paths else self.domain.default_data + " (bundled)"
+        self.reporter.log("fitting the Markov yardstick on the training part (turn off with --no-yardstick)")
+        try:
+            figure = yardstick_on_validation(self.split.train(self._open_documents()), self.split.validation,
+                                             self.domain.count_units, self.domain.unit,
+                                             fitted_on=f"the training part of {source}")
+        except ValueError as exc:
+            self.reporter.log(f"yardstick: not computed ({exc})")
+            return None
+        self.reporter.log(figure.describe())
+        return figure.as_dict()
 
     def _fit_world_size(self, trainer_state: dict) -> None:
         """Resuming on another number of processes: grad_accum keeps the saved rows per step
@@ -207,6 +228,7 @@ class Trainer:
                                                            "val_bytes": split.validation_bytes, "val_units": self.val_units},
             "parameters": count_parameters(self.model), "flops_per_byte_at_targets": flops.per_byte,
             "hnet_version": __version__, **self._finetune_record(),
+            **({"yardstick": self.yardstick} if self.yardstick else {}),
         })
 
     def _finetune_record(self) -> dict:
@@ -364,7 +386,7 @@ class Trainer:
             targets=self.targets, parameters=count_parameters(self.model), elapsed_s=state.elapsed_s,
             bytes_per_s=(self.session_bytes / self.session_time) if self.session_time > 0 else None,
             warnings=self.warnings, checkpoint=self.checkpointer.pointer("LATEST"), rank=self.dist.rank,
-            world_size=self.dist.world_size,
+            world_size=self.dist.world_size, yardstick=self.yardstick,
         )
 
     def _due(self, every: int) -> bool:

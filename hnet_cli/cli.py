@@ -81,36 +81,56 @@ for _info in app.registered_commands:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script: user errors become one line on stderr."""
-    try:
-        app(args=argv, standalone_mode=False, prog_name="hnet")
-    except HnetError as exc:
-        print(f"hnet: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("hnet: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # `hnet chunk ... | head`: the reader went away; that is not an error.
+    """Entry point of the console script: user errors become one line on stderr.
+
+    Exit codes: 0 success, 1 a user error (bad input, an output that cannot be
+    written), 2 a usage error, 130 interrupted (Ctrl-C), 141 the reader of the
+    output went away (as if killed by SIGPIPE, the way `yes | head` ends).
+    """
+    from hnet_cli.outputs import guard_stdout
+
+    with guard_stdout():
         try:
-            sys.stdout = None
-        except Exception:
-            pass
-        return 0
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        print("hnet: aborted", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        # Usage errors of the (vendored) click layer: they know how to show themselves.
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
-            exc.show()
+            code = app(args=argv, standalone_mode=False, prog_name="hnet")
+            sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
+        except HnetError as exc:
+            return _failed(exc)
+        except KeyboardInterrupt:
+            return _interrupted()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except typer.Exit as exc:
             return exc.exit_code
-        raise
-    return 0
+        except typer.Abort:
+            print("hnet: aborted", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            # Usage errors of the (vendored) click layer: they know how to show themselves.
+            if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+                exc.show()
+                return exc.exit_code
+            raise
+    if code == 130:  # typer turns Ctrl-C inside a command into Exit(130) and returns it
+        return _interrupted()
+    return code if isinstance(code, int) else 0
+
+
+def _failed(exc: HnetError) -> int:
+    from hnet_cli.errors import OutputClosed
+    from hnet_cli.outputs import silence_stdout
+
+    if isinstance(exc, OutputClosed):
+        # `hnet ... | head`: the reader has what it wanted; stop quietly, as SIGPIPE would.
+        if getattr(sys.stdout, "wrapped", sys.stdout) is sys.__stdout__:
+            silence_stdout()
+        return exc.exit_code
+    print(f"hnet: error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def _interrupted() -> int:
+    print("hnet: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

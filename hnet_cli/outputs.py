@@ -200,24 +200,31 @@ def open_output(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.path.name}.", suffix=".tmp", dir=dest.path.parent)
     except OSError as exc:
         raise write_error(dest.given, exc) from None
+    raw = None
     try:
         # mkstemp creates 0600; a finished output gets the usual permissions (umask).
         os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as raw:
-            stream = GuardedStream(raw, dest.given)
-            yield stream
-            stream.flush()
-            try:
-                os.fsync(raw.fileno())
-            except OSError as exc:
-                raise write_error(dest.given, exc) from None
+        raw = os.fdopen(fd, mode, encoding=None if binary else encoding)
+        stream = GuardedStream(raw, dest.given)
+        yield stream
+        stream.flush()
         try:
-            os.replace(tmp, dest.path)
+            os.fsync(raw.fileno())
         except OSError as exc:
             raise write_error(dest.given, exc) from None
-    except BaseException:
+        stream.close()
+        os.replace(tmp, dest.path)
+    except BaseException as failure:
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.close()  # what is still buffered is discarded with the file
+        else:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(failure, OSError):  # chmod or rename
+            raise write_error(dest.given, failure) from None
         raise
 
 

@@ -45,7 +45,7 @@ def _lines(stream: BinaryIO, limit: int) -> Iterator[bytes]:
     """Lines of at most `limit` bytes of UTF-8 (a longer line comes in parts, cut between characters)."""
     carry = b""
     while True:
-        line = stream.readline(limit)
+        line = stream.readline(limit - len(carry))  # with the carried bytes, at most `limit`
         if not line:
             if carry:
                 yield carry

@@ -19,7 +19,7 @@ from hnet_cli.model import save_model
 from hnet_cli.model.checkpoint import load
 from hnet_cli.model.memory import check_fits
 from hnet_cli.model.config import HNetConfig
-from hnet_cli.train.rundir import RunLock
+from hnet_cli.run.rundir import RunLock
 from model_helpers import tiny_config, tiny_model
 from reliability_helpers import hnet_process, one_line_error, run_hnet
 from train_helpers import micro_recipe

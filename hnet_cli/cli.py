@@ -7,8 +7,12 @@ messages with a non-zero exit.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 
 import typer
 
@@ -89,11 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     """
     from hnet_cli.outputs import guard_stdout
 
-    with guard_stdout():
+    interrupted = _Interrupts()
+    with guard_stdout(), interrupted.watch():
         try:
             code = app(args=argv, standalone_mode=False, prog_name="hnet")
             sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
         except HnetError as exc:
+            if interrupted.seen:
+                # A library that catches Ctrl-C's exception and raises its own (safetensors does,
+                # mid-read) would otherwise turn an interruption into "cannot read ...".
+                return _interrupted()
             return _failed(exc)
         except KeyboardInterrupt:
             return _interrupted()
@@ -115,6 +124,46 @@ def main(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+def run() -> None:
+    """The console script: main(), then exit with its code.
+
+    After Ctrl-C the exit is immediate (streams flushed first): CPython would
+    otherwise end by SIGINT instead of 130 if the interrupt had ever reached
+    code that C extensions run through PyRun_String, even though it was handled.
+    """
+    code = main()
+    if code == 130:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
+class _Interrupts:
+    """Whether Ctrl-C was pressed during the command (SIGINT still raises KeyboardInterrupt)."""
+
+    def __init__(self):
+        self.seen = False
+
+    def _handler(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def watch(self):
+        # Only where Python's own handler is in place: an ignored SIGINT (a background job) stays ignored.
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+        signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _failed(exc: HnetError) -> int:
     from hnet_cli.errors import OutputClosed
     from hnet_cli.outputs import silence_stdout
@@ -134,4 +183,4 @@ def _interrupted() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -234,6 +234,18 @@ def write_output(path: str | os.PathLike, data: str | bytes) -> None:
         f.write(data)
 
 
+def output_folder(path: str | os.PathLike) -> Path:
+    """Make the folder `path` (and its parents) for outputs; OutputError when it cannot be (a file there)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{os.fspath(path)}: is a file, not a folder; give a folder for the outputs")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(os.fspath(path), exc) from None
+    return folder
+
+
 def append_output(path: str | os.PathLike, encoding: str = "utf-8") -> GuardedStream:
     """Open a log for appending (not atomic: each line is flushed as written), write errors guarded."""
     try:

@@ -120,7 +120,8 @@ def test_raw_pickles_are_refused_without_torch_advice(tmp_path, capsys):
     for name, obj in (("raw.pt", {"a": {"b": 1}}), ("evil.pt", Evil())):
         with open(tmp_path / name, "wb") as f:
             pickle.dump(obj, f, protocol=4)
-        done = run_hnet(["info", str(tmp_path / name), "--config", str(config)])
+        # eval reads the weights (info reads only the config).
+        done = run_hnet(["eval", str(tmp_path / name), "--config", str(config), str(config), "-q"])
         assert done.returncode == 1 and b"EXECUTED" not in done.stdout
         line = one_line_error(done.stderr)
         assert "not a file of tensors" in line and "weights_only" not in line

@@ -127,7 +127,27 @@ def test_a_directory_as_output_fails_at_once(model_dir, text_file, tmp_path, cap
     assert "is a directory" in _error(capsys)
     assert main(["eval", str(model_dir), str(text_file), "--csv", str(somedir), "-q"]) == 1
     assert "is a directory" in _error(capsys)
+    assert main(["score", str(text_file), "-m", str(model_dir), "-o", str(somedir), "-q"]) == 1
+    assert "is a directory" in _error(capsys)
+    assert main(["embed", str(text_file), "-m", str(model_dir), "-f", "npy", "-o", str(somedir), "-q"]) == 1
+    assert "is a directory" in _error(capsys)
     assert list(somedir.iterdir()) == []
+
+
+def test_compare_checks_its_outputs_before_training(text_file, tmp_path, capsys):
+    """hnet compare: OUT that is a file, a --plot that is a directory: refused before any arm trains."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    assert main(["compare", "--domain", "text", str(text_file), "--steps", "2", "-o", str(a_file), "-q"]) == 1
+    assert "is a file, not a folder" in _error(capsys)
+    assert a_file.read_text() == "keep me"
+    somedir = tmp_path / "somedir"
+    somedir.mkdir()
+    out = tmp_path / "cmp"
+    assert main(["compare", "--domain", "text", str(text_file), "--steps", "2", "-o", str(out), "--plot",
+                 str(somedir), "-q"]) == 1
+    assert "is a directory" in _error(capsys)
+    assert list(out.iterdir()) == []
 
 
 def test_eval_csv_in_a_missing_folder_fails_before_evaluating(model_dir, text_file, tmp_path, capsys, monkeypatch):

@@ -77,7 +77,7 @@ class Trainer:
         self.reporter, self.dist, self.device, self.resuming = reporter, dist, device, resume
         self.run = RunDir(job.out)
         # Before any data is read: a model that cannot fit fails in a second, not after the split.
-        check_fits(self.recipe.model_config(), device, training=True, source="the recipe's model")
+        check_fits(self.recipe.model, device, training=True, source="the recipe's model")
         if not resume:
             self.run.check_new(job.force)
         self._inputs(spooled)

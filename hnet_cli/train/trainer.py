@@ -78,7 +78,9 @@ class Trainer:
         self.run = RunDir(job.out)
         # Before any data is read: a model that cannot fit fails in a second, not after the split.
         check_fits(self.recipe.model, device, training=True, source="the recipe's model")
-        if not resume:
+        if not resume and dist.is_main:
+            # Process 0 alone checks and writes the directory: another process checking it later
+            # would find process 0's first files there and refuse its own run.
             self.run.check_new(job.force)
         self._inputs(spooled)
         self.described = checkpoint_metadata(self.recipe, self.domain, self.options, self.targets, self.job.arch)

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
                           f"({summary['seq_len_from']})", markup=False, highlight=False, soft_wrap=True)
         console.print(f"memory: weights {human_bytes(memory['weights_bytes'])} (fp32), training at least "
                       f"{human_bytes(memory['training_bytes'])} (weights, gradients, AdamW state)",
-                      markup=False, highlight=False)
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 def _ratios(text: str) -> list[float]:

@@ -95,7 +95,7 @@ class CodeDomain(Domain):
                     languages=options["languages"],
                 ):
                     yield from self._file(path, rel, source.path, stats, options, dedup)
-            else:
+            elif stats.first_visit(source.path):
                 rel = "-" if source.is_stdin else os.path.basename(source.path)
                 yield from self._file(source.path, rel, source.path, stats, options, dedup)
         if stats.documents == before:

@@ -18,7 +18,9 @@ from typing import Iterator
 
 from hnet_cli.data.documents import Document
 from hnet_cli.data.domain import Domain, DomainOption
-from hnet_cli.data.readers.fasta import SequenceDocuments, iter_fasta, iter_fastq, reverse_complement, short_record
+from hnet_cli.data.readers.fasta import (
+    SequenceDocuments, iter_fasta, iter_fastq, reverse_complement, short_record, sniff_sequence_format,
+)
 from hnet_cli.data.readers.sources import STDIN, open_input, read_errors, sniff, strip_compression_suffix
 from hnet_cli.data.readers.stats import ReadStats
 from hnet_cli.errors import InputError
@@ -73,6 +75,9 @@ class DnaDomain(Domain):
 
     def reverse_strand(self, data: bytes) -> bytes:
         return reverse_complement(data)
+
+    def recognizes_content(self, head: bytes) -> bool:
+        return sniff_sequence_format(head) is not None
 
     def count_units(self, data: bytes) -> int:
         return len(data)  # one byte per base

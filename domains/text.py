@@ -17,6 +17,7 @@ from typing import Iterator
 from hnet_cli.data.documents import Document
 from hnet_cli.data.domain import Domain, DomainOption
 from hnet_cli.data.readers.decoding import ERROR_POLICIES, NORMALIZATIONS
+from hnet_cli.data.readers.fasta import sniff_sequence_format
 from hnet_cli.data.readers.sources import (
     SNIFF_BYTES,
     STDIN,
@@ -60,6 +61,13 @@ def text_options(encoding_default: str, encoding_help: str, normalizations=NORMA
     }
 
 
+def _wide_encoding(name: str) -> bool:
+    try:
+        return codecs.lookup(name).name.startswith(("utf-16", "utf-32"))
+    except LookupError:  # "auto"
+        return False
+
+
 class TextDomain(Domain):
     name = "text"
     aliases = ("txt", "en", "multilingual")
@@ -97,7 +105,8 @@ class TextDomain(Domain):
             raise InputError(path, "no such file or directory")
         head = sniff(path)
         what = describe_binary(head)
-        if what is not None and not (what == "a Parquet file" or head.startswith(b"PAR1")):
+        if what is not None and not (what == "a Parquet file" or head.startswith(b"PAR1") or what.startswith("UTF-16")):
+            # (UTF-16 is left to the reader, which knows whether the encoding was declared.)
             raise InputError(path, f"{what}, not {self.name} input")
 
     @staticmethod
@@ -136,8 +145,14 @@ class TextDomain(Domain):
                     raise InputError(path, "a compressed Parquet file; Parquet compresses internally, decompress it first")
             else:
                 binary = describe_binary(head)
-                if binary is not None:
+                # UTF-16/32 text is full of NUL bytes: declared, it is text.
+                if binary is not None and not _wide_encoding(options["encoding"]):
                     raise InputError(path, f"{binary}, not text")
+                sequences = sniff_sequence_format(head) if options["format"] == "auto" else None
+                if sequences is not None:
+                    # Read as text, a genome gives scores of header bytes and coordinates off by them.
+                    raise InputError(path, f"looks like {sequences} (DNA), not {self.name}: read it with "
+                                     "--domain dna, or with -o format=text to read it as text anyway")
             if fmt != "parquet" and not head:
                 stats.skip("empty file", path)
                 return

@@ -1,5 +1,3 @@
-import sys
+from hnet_cli.cli import run
 
-from hnet_cli.cli import main
-
-sys.exit(main())
+run()

@@ -7,8 +7,12 @@ messages with a non-zero exit.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 
 import typer
 
@@ -81,37 +85,102 @@ for _info in app.registered_commands:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script: user errors become one line on stderr."""
-    try:
-        app(args=argv, standalone_mode=False, prog_name="hnet")
-    except HnetError as exc:
-        print(f"hnet: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("hnet: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # `hnet chunk ... | head`: the reader went away; that is not an error.
+    """Entry point of the console script: user errors become one line on stderr.
+
+    Exit codes: 0 success, 1 a user error (bad input, an output that cannot be
+    written), 2 a usage error, 130 interrupted (Ctrl-C), 141 the reader of the
+    output went away (as if killed by SIGPIPE, the way `yes | head` ends).
+    """
+    from hnet_cli.outputs import guard_stdout
+
+    interrupted = _Interrupts()
+    with guard_stdout(), interrupted.watch():
         try:
-            sys.stdout = None
-        except Exception:
-            pass
-        return 0
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        print("hnet: aborted", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        # Usage errors of the (vendored) click layer: they know how to show themselves.
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
-            exc.show()
+            code = app(args=argv, standalone_mode=False, prog_name="hnet")
+            sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
+        except HnetError as exc:
+            if interrupted.seen:
+                # A library that catches Ctrl-C's exception and raises its own (safetensors does,
+                # mid-read) would otherwise turn an interruption into "cannot read ...".
+                return _interrupted()
+            return _failed(exc)
+        except KeyboardInterrupt:
+            return _interrupted()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except typer.Exit as exc:
             return exc.exit_code
-        raise
-    return 0
+        except typer.Abort:
+            print("hnet: aborted", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            # Usage errors of the (vendored) click layer: they know how to show themselves.
+            if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+                exc.show()
+                return exc.exit_code
+            raise
+    if code == 130:  # typer turns Ctrl-C inside a command into Exit(130) and returns it
+        return _interrupted()
+    return code if isinstance(code, int) else 0
+
+
+def run() -> None:
+    """The console script: main(), then exit with its code.
+
+    After Ctrl-C the exit is immediate (streams flushed first): CPython would
+    otherwise end by SIGINT instead of 130 if the interrupt had ever reached
+    code that C extensions run through PyRun_String, even though it was handled.
+    """
+    code = main()
+    if code == 130:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
+class _Interrupts:
+    """Whether Ctrl-C was pressed during the command (SIGINT still raises KeyboardInterrupt)."""
+
+    def __init__(self):
+        self.seen = False
+
+    def _handler(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def watch(self):
+        # Only where Python's own handler is in place: an ignored SIGINT (a background job) stays ignored.
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+        signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _failed(exc: HnetError) -> int:
+    from hnet_cli.errors import OutputClosed
+    from hnet_cli.outputs import silence_stdout
+
+    if isinstance(exc, OutputClosed):
+        # `hnet ... | head`: the reader has what it wanted; stop quietly, as SIGPIPE would.
+        if getattr(sys.stdout, "wrapped", sys.stdout) is sys.__stdout__:
+            silence_stdout()
+        return exc.exit_code
+    print(f"hnet: error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def _interrupted() -> int:
+    print("hnet: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

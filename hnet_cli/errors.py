@@ -36,3 +36,13 @@ class InputError(HnetError):
 
 class CheckpointError(HnetError):
     """A checkpoint that cannot be read or does not match its config."""
+
+
+class OutputError(HnetError):
+    """An output that cannot be written: a directory, a missing folder, a full disk."""
+
+
+class OutputClosed(HnetError):
+    """The reader of the output went away (`hnet chunk ... | head`): stop quietly, as if killed by SIGPIPE."""
+
+    exit_code = 141

@@ -155,6 +155,10 @@ class PlainReporter(NullReporter):
         if not self._active:
             return
         self._active = False
+        if sys.exc_info()[0] is not None:
+            # Called from a `finally` while an error propagates: the task did not finish, and the
+            # error's own line says why (a "done" line above it would say the opposite).
+            return
         if self._unreported:
             self._emit()
         elapsed = time.monotonic() - self._t0

@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hnet_cli import jsonio
 from hnet_cli.errors import ConfigError
 from hnet_cli.model.config import AttnConfig, HNetConfig, SSMConfig
 from hnet_cli.settings import TRAIN_KEYS, TRAIN_OBJECT_KEYS, TrainSettings
@@ -83,8 +84,8 @@ def available_recipes() -> dict[str, str]:
     out = {}
     for path in sorted(recipes_dir().glob("*.json")):
         try:
-            out[path.stem] = json.loads(path.read_text()).get("description", "")
-        except (OSError, json.JSONDecodeError):
+            out[path.stem] = jsonio.loads(path.read_text()).get("description", "")
+        except (OSError, jsonio.JSONDecodeError):
             out[path.stem] = "(unreadable)"
     return out
 
@@ -104,12 +105,12 @@ def _read_raw(name_or_path: str) -> tuple[dict, str]:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"unknown recipe {text!r}{hint} (available: {', '.join(names)})")
     try:
-        data = json.loads(path.read_text())
+        data = jsonio.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{source}: recipe file not found") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read recipe ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
+    except jsonio.JSONDecodeError as exc:
         raise ConfigError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a recipe is a JSON object")
@@ -185,8 +186,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: expected FIELD=VALUE, e.g. train.lr=1e-3")
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
+        value = jsonio.loads(raw)
+    except jsonio.JSONDecodeError:
         value = raw
     parts = key.split(".")
     if parts[0] not in ("model", "train") or len(parts) < 2:

@@ -32,3 +32,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# Property-based tests (hypothesis) run from one seed per session, chosen at random unless
+# given (--hypothesis-seed=N, or HYPOTHESIS_SEED=N), and a failing test prints it, so any
+# failure can be replayed exactly. The controller passes it to xdist's workers through the
+# environment they inherit.
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if not hasattr(config.option, "hypothesis_seed"):
+        return
+    if config.option.hypothesis_seed is None:
+        import random
+
+        config.option.hypothesis_seed = int(os.environ.get("HYPOTHESIS_SEED") or random.randrange(1 << 31))
+    os.environ["HYPOTHESIS_SEED"] = str(config.option.hypothesis_seed)  # xdist workers inherit it
+
+
+def pytest_report_header(config):
+    seed = getattr(config.option, "hypothesis_seed", None)
+    return [f"hypothesis seed: {seed} (replay with --hypothesis-seed={seed})"] if seed is not None else []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    seed = getattr(item.config.option, "hypothesis_seed", None)
+    if report.failed and seed is not None and getattr(item.obj, "is_hypothesis_test", False):
+        report.sections.append(("hypothesis seed", f"replay with: pytest --hypothesis-seed={seed} {item.nodeid}"))

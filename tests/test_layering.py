@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hnet_cli"
 # Bottom to top. A name is a top-level module or subpackage of hnet_cli; "" is the package
 # root (hnet_cli/__init__.py: the public names, re-exported lazily from the layers below).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "version", "outputs", "runtime", "progress", "bundled")),
+    ("foundation", ("errors", "version", "jsonio", "outputs", "runtime", "progress", "bundled")),
     ("ops", ("ops",)),
     ("model", ("model",)),
     ("data", ("data",)),

@@ -23,6 +23,7 @@ import torch
 from hnet_cli.bench import device
 from hnet_cli.bench.models import flop_matched_isotropic, hnet_config, isotropic_config
 from hnet_cli.model.flops import forward_flops_per_byte
+from hnet_cli.outputs import append_output
 
 SECTIONS = ("peak", "train", "generate", "memory", "kernels")
 STAGE0_COMPRESSION = 0.22  # a 1-stage H-Net keeps ~1 boundary per 4.5 bytes (paper)
@@ -61,7 +62,7 @@ class Recorder:
     def add(self, section: str, row: dict) -> None:
         row = {"section": section, **row}
         self.rows.append(row)
-        with open(self.path, "a") as f:
+        with append_output(self.path) as f:
             f.write(json.dumps(row) + "\n")
         if self.on_row:
             self.on_row(row)

@@ -92,3 +92,8 @@ class BedWriter:
                     break
                 self.stream.write(block)
             spool.close()
+
+    def abort(self) -> None:
+        for spool in self._spools.values():
+            spool.close()
+        self._spools.clear()

@@ -219,3 +219,6 @@ class HtmlWriter:
 
     def end(self) -> None:
         self.stream.write(f"<div id=\"tip\"></div>\n<script>{_SCRIPT}</script>\n</body></html>\n")
+
+    def abort(self) -> None:
+        pass

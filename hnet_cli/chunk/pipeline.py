@@ -23,6 +23,7 @@ covers the record, but a chunk can end where a piece ends.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,14 +269,15 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     """Run `hnet chunk`. `model`: an already loaded HNetLM (else request.model is loaded)."""
     from hnet_cli.data.regions import RegionFilter, gather_regions
     from hnet_cli.data.size import input_bytes
+    from hnet_cli.outputs import check_output, open_output
     from hnet_cli.progress import NullReporter
-    from hnet_cli.outputs import open_output
     from hnet_cli.runtime import pick_device, pick_dtype
 
     _check_request(request)
     region_list = gather_regions(request.region, request.regions)
     regions = RegionFilter(region_list) if region_list else None
     fmt = resolve_format(request.format, request.output, stdout_is_tty)
+    check_output(request.output)  # a bad destination fails now, not after the whole input
     found, options = _resolve_input(request)
     domain = found.domain
     device = pick_device(request.device)
@@ -294,23 +296,24 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     try:
         with open_output(request.output, "wb" if fmt == "parquet" else "w") as out:
             writer = _writer(fmt, out, request, stages, domain.sequence, model_name)
-            writer.begin()
-            # A piece size the user set is a request for bounded memory: keep the pieces.
-            selected = stream if regions is None else regions.restrict(stream)
-            pieces = selected if found.given_options & set(domain.size_options) else join_continued(selected)
-            documents = take_bytes(pieces, request.limit)
-            for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
-                                         batch_tokens=request.batch_tokens, device=device, dtype=dtype,
-                                         reporter=reporter):
-                writer.add(seg)
-                if stats is not None:
-                    stats.add(seg)
-                totals.add(seg)
-            if fmt == "term" and stats is not None:
-                stats.render(writer.console)
-            if regions is not None:
-                regions.check_matched(request.paths)
-            writer.end()
+            with _aborted_on_failure(writer):
+                writer.begin()
+                # A piece size the user set is a request for bounded memory: keep the pieces.
+                selected = stream if regions is None else regions.restrict(stream)
+                pieces = selected if found.given_options & set(domain.size_options) else join_continued(selected)
+                documents = take_bytes(pieces, request.limit)
+                for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
+                                             batch_tokens=request.batch_tokens, device=device, dtype=dtype,
+                                             reporter=reporter):
+                    writer.add(seg)
+                    if stats is not None:
+                        stats.add(seg)
+                    totals.add(seg)
+                if fmt == "term" and stats is not None:
+                    stats.render(writer.console)
+                if regions is not None:
+                    regions.check_matched(request.paths)
+                writer.end()
     finally:
         stream.close()
         if reporter is not None:
@@ -328,6 +331,16 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
     if stats is not None:
         summary["stats"] = stats.as_dict()
     return ChunkResult(summary, stats)
+
+
+@contextlib.contextmanager
+def _aborted_on_failure(writer):
+    """On any failure, the writer lets go of its stream first (pyarrow's would complain when collected)."""
+    try:
+        yield writer
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def stdout_is_terminal() -> bool:

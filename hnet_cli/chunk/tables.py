@@ -160,6 +160,10 @@ class TableWriter:
     def end(self) -> None:
         pass
 
+    def abort(self) -> None:
+        """The job failed: release what the writer holds (the output itself is discarded)."""
+        pass
+
 
 class TsvWriter(TableWriter):
     def begin(self):
@@ -219,6 +223,16 @@ class ParquetWriter(TableWriter):
 
     def end(self):
         self._writer.close()
+
+    def abort(self):
+        # Closed here, while its stream is still open: left to its __del__, pyarrow would
+        # write the footer into a closed file and print "Exception ignored".
+        writer, self._writer = getattr(self, "_writer", None), None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:
+                pass
 
 
 TABLE_WRITERS = {"tsv": TsvWriter, "json": JsonLinesWriter, "parquet": ParquetWriter}

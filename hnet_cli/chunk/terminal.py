@@ -87,6 +87,9 @@ class TerminalWriter:
     def end(self) -> None:
         pass
 
+    def abort(self) -> None:
+        pass
+
     def add(self, seg: Segmentation) -> None:
         from rich.text import Text
 

@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
             raise HnetError("hnet bench measures GPU speed and needs a CUDA GPU; none is available")
         from hnet_cli.bench.report import render
         from hnet_cli.bench.suite import SECTIONS, SuiteOptions, run_suite
+        from hnet_cli.outputs import write_output
 
         chosen = tuple(s.strip() for s in sections.split(",") if s.strip())
         unknown = [s for s in chosen if s not in SECTIONS]
@@ -53,7 +54,7 @@ def register(app: typer.Typer) -> None:
                             time_budget_s=time_budget, out_dir=out)
         rows = run_suite(opts)
         text = render(rows)
-        (out / "tables.md").write_text(text)
+        write_output(out / "tables.md", text)
         if as_json:
             for row in rows:
                 typer.echo(json.dumps({k: v for k, v in row.items() if k != "traceback"}, default=str))

@@ -88,7 +88,7 @@ def eval_command(
     from hnet_cli.eval.api import evaluate
     from hnet_cli.eval.models import split_models_and_data
     from hnet_cli.eval.report import csv_text, summary_lines, tables
-    from hnet_cli.outputs import write_output
+    from hnet_cli.outputs import check_output, write_output
     from hnet_cli.progress import make_reporter
 
     models, paths = split_models_and_data(list(args or []), list(model or []))
@@ -96,6 +96,8 @@ def eval_command(
         raise ConfigError("no model given: hnet eval MODEL PATHS... (see hnet eval --help)")
     if as_json and csv_path == "-":
         raise ConfigError("--json and --csv - both want stdout; write the CSV to a file")
+    if csv_path is not None:
+        check_output(csv_path)  # a bad destination fails now, not after the evaluation
     report = evaluate(
         models, paths, domain=domain, domain_options=option_pairs(domain_opt or []), config=config, context=context,
         stride=stride, batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -39,9 +40,15 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ):
         from hnet_cli.model.describe import describe
+        from hnet_cli.model.memory import human_bytes
 
-        ratios = [float(x) for x in compression.split(",")] if compression else None
+        ratios = _ratios(compression) if compression else None
         summary = describe(model, config=config, seq_len=seq_len, compression=ratios)
+        memory = summary["memory"]
+        if memory["fits_here"] is False:
+            print(f"hnet info: warning: this model's weights need {human_bytes(memory['weights_bytes'])}, more "
+                  f"than this machine's {human_bytes(memory['machine_bytes'])} of memory: it cannot be loaded here",
+                  file=sys.stderr)
         if as_json:
             typer.echo(json.dumps(summary, indent=2))
             return
@@ -68,3 +75,15 @@ def register(app: typer.Typer) -> None:
                    "given": "as given", "default": "the default; the model records no targets"}[summary["compression_from"]]
             console.print(f"compression L_s+1/L_s: {ratios} ({why}); sequence length: {summary['seq_len']} "
                           f"({summary['seq_len_from']})", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"memory: weights {human_bytes(memory['weights_bytes'])} (fp32), training at least "
+                      f"{human_bytes(memory['training_bytes'])} (weights, gradients, AdamW state)",
+                      markup=False, highlight=False, soft_wrap=True)
+
+
+def _ratios(text: str) -> list[float]:
+    from hnet_cli.errors import ConfigError
+
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--compression {text!r}: expected numbers separated by commas, e.g. 0.25 or 0.3,0.4") from None

@@ -33,7 +33,7 @@ from hnet_cli.data.readers.sources import expand_paths
 from hnet_cli.data.registry import DEFAULT_DOMAIN, get_domain
 from hnet_cli.errors import ConfigError, HnetError
 from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME
-from hnet_cli.outputs import write_output
+from hnet_cli.outputs import check_output, output_folder, write_output
 from hnet_cli.progress import NullReporter
 from hnet_cli.recipes import load_recipe
 from hnet_cli.run.rundir import RUN_INFO_NAME
@@ -169,8 +169,8 @@ def compare(job: CompareJob, reporter=None) -> CompareReport:
     train_overrides = [o for o in job.overrides if o.strip().startswith("train.")]
     plan = [(arm, _run_dir(job.out, arm, job.seeds is not None))
             for seed in seeds for arm in build_arms(names, reference, domain, seed, train_overrides)]
-    out = Path(job.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(job.out)
+    check_output(job.plot if job.plot is not None else out / PLOT_NAME)  # before hours of training, not after
     previous = _previous_report(out / REPORT_NAME)
 
     results: list[ArmResult] = []

@@ -175,6 +175,13 @@ class Domain:
     # What walk_files counts a file that accepts_file turned down as.
     excluded_as: str = "file type"
 
+    def recognizes_content(self, head: bytes) -> bool:
+        """Whether a file's first bytes say it is this domain's (e.g. a FASTA header and bases for dna).
+
+        Used like recognizes_file, for files whose names say nothing and for stdin; False by default.
+        """
+        return False
+
     def read_directory(self, root: str, stats: ReadStats, options: dict) -> Iterator[Document]:
         """Documents of every accepted file under `root`, in sorted order (hidden ones left out)."""
         accept = functools.partial(self.accepts_file, options=options)
@@ -243,7 +250,7 @@ class Domain:
         for source in sources:
             if source.is_dir:
                 yield from self.read_directory(source.path, stats, options)
-            else:
+            elif stats.first_visit(source.path):
                 yield from self.read_file(source.path, stats, options)
         if stats.documents == before:
             names = ", ".join(s.path for s in sources[:3]) + (", ..." if len(sources) > 3 else "")

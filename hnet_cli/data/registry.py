@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from importlib.metadata import entry_points
 from typing import Sequence
 
 from hnet_cli.data.domain import Domain
-from hnet_cli.errors import ConfigError
+from hnet_cli.data.readers.sources import STDIN, sniff
+from hnet_cli.errors import ConfigError, HnetError
 
 GROUP = "hnet.domains"
 # The domain that reads any file when neither the user, a run nor a file name says otherwise.
@@ -109,11 +111,39 @@ def default_domain() -> Domain:
 
 
 def recognising_domain(paths: Sequence[str]) -> Domain | None:
-    """The first domain (by name) that recognises every input file by its name; None for stdin or directories."""
-    files = [os.path.basename(p) for p in paths if p != "-"]
-    if not files or len(files) != len(paths):
+    """The first domain (by name) that recognises every input by its name or its first bytes; else None.
+
+    Content counts too, so FASTA named reads.txt or piped through stdin (peeked,
+    not consumed) is not taken for text. Directories are recognised by no domain.
+    """
+    if not paths:
         return None
+    heads: dict[str, bytes] = {}
     for domain in available_domains().values():
-        if all(domain.recognizes_file(name) for name in files):
+        if all(_recognises(domain, path, heads) for path in paths):
             return domain
     return None
+
+
+def _recognises(domain: Domain, path: str, heads: dict[str, bytes]) -> bool:
+    if path != STDIN:
+        if os.path.isdir(path):
+            return False
+        if domain.recognizes_file(os.path.basename(path)):
+            return True
+    if path not in heads:
+        heads[path] = _head(path)
+    return bool(heads[path]) and domain.recognizes_content(heads[path])
+
+
+def _head(path: str, n: int = 1 << 16) -> bytes:
+    """The first bytes of a file (decompressed), or what stdin holds ready without consuming it."""
+    if path == STDIN:
+        peek = getattr(getattr(sys.stdin, "buffer", None), "peek", None)
+        return peek(n)[:n] if peek is not None else b""
+    if not os.path.isfile(path):
+        return b""
+    try:
+        return sniff(path, n)
+    except HnetError:
+        return b""  # reported when the file is read

@@ -52,12 +52,13 @@ def run_embed(request: EmbedRequest, reporter=None, model=None) -> EmbedResult:
     from hnet_cli.chunk.pipeline import join_continued
     from hnet_cli.embed.stream import check_request, embed_documents
     from hnet_cli.embed.writers import open_writer, resolve_format
-    from hnet_cli.outputs import open_output
+    from hnet_cli.outputs import check_output, open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
     from hnet_cli.score.request import resolve_inputs, window_settings
 
     fmt = resolve_format(request.format, request.output)
+    check_output(request.output)  # a bad destination fails now, not after the model ran
     found, options, regions = resolve_inputs(request)
     domain = found.domain
     context, stride, notes = window_settings(found, request.context, request.stride)

@@ -106,6 +106,7 @@ def run_generate(request: GenerateRequest) -> GenerateResult:
 def _check_request(request: GenerateRequest) -> None:
     from hnet_cli.errors import CheckpointError, ConfigError
     from hnet_cli.model.hub import is_hub_id
+    from hnet_cli.outputs import check_output
 
     if not Path(request.model).exists() and not is_hub_id(request.model):
         raise CheckpointError(f"{request.model}: checkpoint not found")
@@ -115,6 +116,7 @@ def _check_request(request: GenerateRequest) -> None:
     for name, value in (("--wrap", request.wrap), ("--threads", request.threads)):
         if value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value}")
+    check_output(request.output)  # a bad destination fails before the model loads
 
 
 def collect_prompts(

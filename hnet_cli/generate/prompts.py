@@ -21,6 +21,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from hnet_cli import jsonio
 from hnet_cli.data.readers.fasta import iter_fasta
 from hnet_cli.data.readers.sources import STDIN, open_input, read_errors
 from hnet_cli.errors import InputError
@@ -95,8 +96,8 @@ def _jsonl_prompts(data: bytes, source: str, field: str | None) -> list[Prompt]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            obj = jsonio.loads(line)
+        except (jsonio.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(source, f"not valid JSON ({exc.__class__.__name__}: {exc})".split("\n")[0], line=number) from None
         if not isinstance(obj, dict):
             raise InputError(source, "expected a JSON object per line", line=number)

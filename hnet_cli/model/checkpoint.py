@@ -31,6 +31,7 @@ from hnet_cli.errors import CheckpointError, ConfigError
 from hnet_cli.model import hub
 from hnet_cli.model.config import HNetConfig, load_config
 from hnet_cli.model.hnet import BOS, EOS, HNetLM
+from hnet_cli.model.memory import check_fits
 from hnet_cli.model.weights import (
     INDEX_NAME,
     WEIGHTS_NAME,
@@ -186,6 +187,11 @@ def load_state_dict_strict(model: HNetLM, state: dict[str, torch.Tensor], source
             raise CheckpointError(
                 f"{source}: weights do not match the config: {k} has shape {tuple(state[k].shape)}, config gives {tuple(v.shape)}"
             )
+    for k in own:
+        value = state[k]
+        if value.is_floating_point() and value.device.type != "meta" and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{source}: weight {k} holds NaN or infinite values (did training diverge?); "
+                                  "every score it gave would be NaN")
     with torch.no_grad():
         for k, v in own.items():
             v.copy_(state[k].to(v.dtype))
@@ -209,7 +215,9 @@ def _architecture(files: ModelFiles, config) -> HNetConfig:
 
 
 def build_model(config, device=None, dtype=None) -> HNetLM:
-    return HNetLM(load_config(config), device=device, dtype=dtype)
+    config = load_config(config)
+    check_fits(config, device or "cpu")
+    return HNetLM(config, device=device, dtype=dtype)
 
 
 def load(path: str | Path, config=None, device="cpu", dtype=None) -> HNetLM:
@@ -223,6 +231,7 @@ def load(path: str | Path, config=None, device="cpu", dtype=None) -> HNetLM:
     cfg = _architecture(files, config)
     metadata = read_metadata(files)
     model = HNetLM(cfg, device="meta")
+    check_fits(cfg, device, source=str(path), parameters=sum(p.numel() for p in model.parameters()))
     model = model.to_empty(device=device)
     model.tie_weights()
     load_state_dict_strict(model, read_weights(files.weights), str(path))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hnet_cli import jsonio
 from hnet_cli.errors import ConfigError
 
 LAYER_PATTERN = re.compile(r"([mMtT])(\d+)")
@@ -171,8 +172,8 @@ class HNetConfig:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = jsonio.loads(text)
+        except jsonio.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
         return cls.from_dict(data, source=str(path))
 

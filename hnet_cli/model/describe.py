@@ -9,9 +9,9 @@ is described at those, unless told otherwise.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import json
 from hnet_cli.errors import CheckpointError, ConfigError
 from hnet_cli.model.checkpoint import (
     CONFIG_NAME,
@@ -24,24 +24,37 @@ from hnet_cli.model.checkpoint import (
 from hnet_cli.model.config import HNetConfig, load_config
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.hnet import HNetLM
+from hnet_cli.model.memory import device_memory, estimate
 
 DEFAULT_SEQ_LEN = 8192  # the paper's context
 DEFAULT_COMPRESSION = 0.25  # per stage, when nothing better is known
 
 
-def _is_bare_config(path: Path) -> bool:
-    if path.suffix != ".json" or not path.is_file():
-        return False
-    try:
-        return "arch_layout" in json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
+def check_shape_arguments(seq_len: int, compression: list[float] | None, num_stages: int | None = None) -> None:
+    """Sequence length and compression ratios that describe a real run (ConfigError otherwise)."""
+    if seq_len < 1:
+        raise ConfigError(f"--seq-len must be at least 1 byte (got {seq_len})")
+    if compression is None:
+        return
+    for ratio in compression:
+        if not 0.0 < ratio <= 1.0:
+            raise ConfigError(f"--compression {ratio:g}: each ratio L_(s+1)/L_s must be in (0, 1], e.g. 0.25")
+    if num_stages is not None and len(compression) != num_stages:
+        raise ConfigError(f"--compression gives {len(compression)} ratio(s); this model has {num_stages} "
+                          f"stage{'s' * (num_stages != 1)} (one ratio per stage)")
+
+
+def _is_bare_config(path: Path, config) -> bool:
+    # Any .json other than a shard index is a config: a damaged one is then reported as invalid
+    # JSON by the config reader, not as "not a checkpoint".
+    return config is None and path.suffix.lower() == ".json" and not path.name.endswith(".index.json") \
+        and path.is_file()
 
 
 def _config_and_description(source, config) -> tuple[HNetConfig, dict]:
     """The model's config and what it says about itself (a run that has no checkpoint yet: its records)."""
     path = Path(str(source))
-    if _is_bare_config(path):
+    if _is_bare_config(path, config):
         return HNetConfig.from_json(path), {}
     try:
         files = locate(source)
@@ -76,6 +89,7 @@ def describe(source, config=None, seq_len: int | None = None, compression: list[
     seq_len: default the length the model was trained on, else 8192.
     compression: L_{s+1}/L_s per stage; default 1/N for the model's own targets N, else 0.25.
     """
+    check_shape_arguments(DEFAULT_SEQ_LEN if seq_len is None else seq_len, compression)
     cfg, described = _config_and_description(source, config)
     model = HNetLM(cfg, device="meta")
     targets = _targets(described, cfg.num_stages)
@@ -92,6 +106,11 @@ def describe(source, config=None, seq_len: int | None = None, compression: list[
         seq_len, seq_len_from = trained_len, "training length"
     else:
         seq_len, seq_len_from = DEFAULT_SEQ_LEN, "default"
+    check_shape_arguments(seq_len, compression, cfg.num_stages)
+    parameters = count_parameters(model)
+    weights = estimate(cfg, parameters=parameters)
+    training = estimate(cfg, training=True, parameters=parameters)
+    have = device_memory("cpu")
     flops = forward_flops_per_byte(cfg, seq_len, compression)
     stages = []
     for s, layout in enumerate(cfg.stages):
@@ -103,7 +122,7 @@ def describe(source, config=None, seq_len: int | None = None, compression: list[
     return {
         "source": str(source),
         "num_stages": cfg.num_stages,
-        "parameters": count_parameters(model),
+        "parameters": parameters,
         "parameters_non_embedding": count_parameters(model, exclude_embeddings=True),
         "seq_len": seq_len,
         "seq_len_from": seq_len_from,
@@ -112,6 +131,13 @@ def describe(source, config=None, seq_len: int | None = None, compression: list[
         "targets": targets,
         "domain": described.get("domain"),
         "flops_per_byte": flops.per_byte,
+        "memory": {
+            "weights_bytes": weights["bytes"],
+            "training_bytes": training["bytes"],
+            "machine_bytes": have,
+            "fits_here": None if have is None else weights["bytes"] <= have,
+            "trains_here": None if have is None else training["bytes"] <= have,
+        },
         "stages": stages,
         "config": cfg.to_dict(),
     }

@@ -26,13 +26,34 @@ INDEX_NAME = "model.safetensors.index.json"
 SHARD_PATTERN = "model{suffix}.safetensors"  # huggingface_hub fills in -00001-of-00003
 
 
-def read_pt(path: Path) -> dict[str, torch.Tensor]:
+def torch_load_safely(path: Path, missing: str = "checkpoint not found"):
+    """torch.load(weights_only=True): tensors, numbers, strings, lists and dicts; never code.
+
+    Anything else (a raw pickle, a pickled object) is refused with one line of
+    our own: torch's message would advise weights_only=False, which is exactly
+    what must not be done with a file of unknown origin, and its warnings
+    about pickle protocols are not the user's business.
+    """
+    import pickle
+    import warnings
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: checkpoint not found") from None
-    except Exception as exc:  # pickle errors, zip errors, refused globals
-        raise CheckpointError(f"{path}: cannot read as a PyTorch state dict ({type(exc).__name__}: {exc})".split("\n")[0]) from None
+        raise CheckpointError(f"{path}: {missing}") from None
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path}: not a file of tensors (a pickle of other objects); it is not loaded, since that could run code"
+        ) from None
+    except Exception as exc:  # zip errors, truncated files
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise CheckpointError(f"{path}: cannot read as a PyTorch file ({type(exc).__name__}: {first})") from None
+
+
+def read_pt(path: Path) -> dict[str, torch.Tensor]:
+    obj = torch_load_safely(path)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):

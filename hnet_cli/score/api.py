@@ -26,7 +26,7 @@ from hnet_cli.score.request import (
 def run_score(request: ScoreRequest, reporter=None, model=None) -> ScoreResult:
     """Run `hnet score` (see the module docstring). `model`: an already loaded HNetLM."""
     from hnet_cli.chunk.pipeline import join_continued, parse_stages
-    from hnet_cli.outputs import open_output
+    from hnet_cli.outputs import check_output, open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.runtime import pick_device, pick_dtype
     from hnet_cli.score.positions import score_positions
@@ -37,6 +37,7 @@ def run_score(request: ScoreRequest, reporter=None, model=None) -> ScoreResult:
 
         return run_variant_scoring(request, reporter=reporter, model=model)
     fmt = resolve_format(request.format, request.output)
+    check_output(request.output)  # a bad destination fails now, not after the scoring
     tracks = parse_tracks(request.tracks)
     found, options, regions = resolve_inputs(request)
     domain = found.domain

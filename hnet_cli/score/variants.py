@@ -105,7 +105,7 @@ class _BgzfText:
 
 def run_variant_scoring(request, reporter=None, model=None):
     """`hnet score --variants`: see the module docstring. Returns a ScoreResult."""
-    from hnet_cli.outputs import open_output
+    from hnet_cli.outputs import check_output, open_output
     from hnet_cli.progress import NullReporter
     from hnet_cli.run import resolve
     from hnet_cli.runtime import pick_device, pick_dtype
@@ -114,6 +114,7 @@ def run_variant_scoring(request, reporter=None, model=None):
 
     pysam = require_pysam()
     resolve_format(request.format, request.output, variants=True)
+    check_output(request.output)  # a bad destination fails now, not after the scoring
     _check_request(request)
     found = resolve(request.model, config=request.config)
     context, stride, notes = window_settings(found, request.context, request.stride)

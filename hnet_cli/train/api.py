@@ -12,6 +12,7 @@ trainer.py; this module sets up the processes and standard input around it.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -66,7 +67,9 @@ def _run(job: TrainJob, reporter, resume: bool) -> TrainResult:
                 raise ConfigError("training on stdin (-) is not supported under torchrun; give a file")
             spooled = spool_stdin()
         try:
-            return Trainer(job, reporter, dist, device, resume=resume, spooled=spooled).train()
+            # One training at a time per run directory (process 0 writes it, so process 0 locks it).
+            with RunDir(job.out).lock() if dist.is_main else contextlib.nullcontext():
+                return Trainer(job, reporter, dist, device, resume=resume, spooled=spooled).train()
         except InputError as exc:
             if spooled is not None and exc.path == str(spooled):
                 # The user gave "-": name stdin, not our temporary copy of it.

@@ -27,6 +27,7 @@ import torch
 
 from hnet_cli.errors import CheckpointError
 from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, CONFIG_NAME, WEIGHTS_NAME, save_model
+from hnet_cli.model.weights import torch_load_safely
 from hnet_cli.outputs import write_output
 
 OPTIMIZER_NAME = "optimizer.pt"
@@ -48,12 +49,7 @@ def _save_torch(obj, path: Path) -> None:
 
 
 def _load_torch(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing from the checkpoint") from None
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return torch_load_safely(path, missing="missing from the checkpoint")
 
 
 class Checkpointer:
@@ -83,11 +79,17 @@ class Checkpointer:
         name = checkpoint_name(step)
         tmp = self.dir / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        save_model(model, tmp, extra_metadata={"step": step}, state_dict=model_state, metadata=self.metadata)
-        _save_torch(optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / OPTIMIZER_NAME)
-        _save_torch(trainer_state, tmp / TRAINER_NAME)
-        readable = {k: v for k, v in trainer_state.items() if k != "rng"}
-        write_output(tmp / STATE_NAME, json.dumps(readable, indent=2) + "\n")
+        try:
+            save_model(model, tmp, extra_metadata={"step": step}, state_dict=model_state, metadata=self.metadata)
+            _save_torch(optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / OPTIMIZER_NAME)
+            _save_torch(trainer_state, tmp / TRAINER_NAME)
+            readable = {k: v for k, v in trainer_state.items() if k != "rng"}
+            write_output(tmp / STATE_NAME, json.dumps(readable, indent=2) + "\n")
+        except BaseException:
+            # A full disk or Ctrl-C in the middle: no half checkpoint left behind (LATEST still
+            # names the previous complete one).
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         final = self.dir / name
         if final.exists():  # the same step saved again (e.g. a resumed run ending where it was cut)
             old = self.dir / f".tmp-old-{name}-{os.getpid()}"

@@ -17,7 +17,8 @@ import json
 import math
 from pathlib import Path
 
-from hnet_cli.outputs import write_output
+from hnet_cli import jsonio
+from hnet_cli.outputs import append_output, write_output
 
 
 def _clean(value):
@@ -40,8 +41,8 @@ def read_metrics(path: str | Path) -> list[dict]:
         return records
     for line in text.splitlines():
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+            record = jsonio.loads(line)
+        except jsonio.JSONDecodeError:
             continue
         if isinstance(record, dict):
             records.append(record)
@@ -63,7 +64,7 @@ class MetricsLog:
         if resume_step is not None:
             kept = [r for r in read_metrics(self.path) if isinstance(r.get("step"), int) and r["step"] <= resume_step]
             write_output(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = append_output(self.path)
         if self._tb_dir is not None:
             self._tb = _tensorboard_writer(self._tb_dir, purge_step=None if resume_step is None else resume_step + 1)
 

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 from hnet_cli.errors import HnetError
-from hnet_cli.outputs import write_output
+from hnet_cli.outputs import check_output, write_output
 from hnet_cli.run.rundir import METRICS_NAME, RUN_INFO_NAME, RunDir
 from hnet_cli.train.metrics import read_metrics
 
@@ -38,33 +38,45 @@ def pyplot():
     return plt
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _finite(value):
-    """A number as JSON can hold it: NaN and infinities (a diverged step) become None."""
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+    """A number as JSON can hold it: NaN and infinities (a diverged step), missing fields and
+    anything not a number (a record edited by hand, or from another version) become None."""
+    return value if _is_number(value) and math.isfinite(value) else None
+
+
+def _at(value, index: int):
+    """value[index] of a per-stage list; None when the record has no such entry."""
+    return value[index] if isinstance(value, list) and index < len(value) else None
 
 
 def run_series(run_dir: str | Path) -> dict:
     """The run's curves as plain lists (what `hnet plot --json` prints)."""
     run = RunDir(run_dir)
     records = read_metrics(run.metrics_path)
-    train = [r for r in records if r.get("kind") == "train"]
-    val = [r for r in records if r.get("kind") == "val"]
+    # A record lacking fields is drawn as a gap, never a crash; one without a step cannot be placed.
+    train = [r for r in records if r.get("kind") == "train" and _is_number(r.get("step"))]
+    val = [r for r in records if r.get("kind") == "val" and _is_number(r.get("step"))]
     if not train:
         raise HnetError(f"{run.path}: no training metrics to plot ({METRICS_NAME} is missing or empty)")
     info = run.record(RUN_INFO_NAME) or {}
-    unit = info.get("unit", "byte")
-    stages = len(train[-1].get("compression") or [])
+    targets = info.get("compression_targets")
+    unit = info.get("unit") if isinstance(info.get("unit"), str) else "byte"
+    stages = max((len(r["compression"]) for r in train if isinstance(r.get("compression"), list)), default=0)
     return {
         "run": str(run.path),
         "unit": unit,
-        "compression_targets": list(info.get("compression_targets") or []),
+        "compression_targets": [t for t in targets if _is_number(t) and t > 0] if isinstance(targets, list) else [],
         "train": {
             "step": [r["step"] for r in train],
             "loss": [_finite(r.get("loss")) for r in train],
             "ce": [_finite(r.get("ce")) for r in train],
             "bpb": [_finite(r.get("bpb")) for r in train],
             "lr": [_finite(r.get("lr")) for r in train],
-            "compression": [[_finite((r.get("compression") or [None] * stages)[s]) for r in train]
+            "compression": [[_finite(_at(r.get("compression"), s)) for r in train]
                             for s in range(stages)],
         },
         "val": {
@@ -153,6 +165,8 @@ def _clipped(series: list[list]) -> bool:
 
 def plot_run(run_dir: str | Path, out: str | Path | None = None, dpi: int = 110) -> str:
     """Draw the run's curves as PNG into `out` (default RUN/plots/curves.png; "-" = stdout); returns where."""
+    if out is not None:
+        check_output(out)  # a bad destination fails before anything is drawn
     series = run_series(run_dir)
     plt = pyplot()
     fig = draw(series)

@@ -29,6 +29,7 @@ from hnet_cli.errors import CheckpointError, ConfigError, InputError
 from hnet_cli.model.checkpoint import CONFIG_NAME, load_state_dict_strict
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.losses import LN2
+from hnet_cli.model.memory import check_fits
 from hnet_cli.run.rundir import RECIPE_NAME, RUN_INFO_NAME, RunDir
 from hnet_cli.runtime import pick_dtype
 from hnet_cli.train import distributed as dist_util
@@ -75,7 +76,11 @@ class Trainer:
         self.job, self.recipe, self.ts = job, job.recipe, job.recipe.train
         self.reporter, self.dist, self.device, self.resuming = reporter, dist, device, resume
         self.run = RunDir(job.out)
-        if not resume:
+        # Before any data is read: a model that cannot fit fails in a second, not after the split.
+        check_fits(self.recipe.model, device, training=True, source="the recipe's model")
+        if not resume and dist.is_main:
+            # Process 0 alone checks and writes the directory: another process checking it later
+            # would find process 0's first files there and refuse its own run.
             self.run.check_new(job.force)
         self._inputs(spooled)
         self.described = checkpoint_metadata(self.recipe, self.domain, self.options, self.targets, self.job.arch)

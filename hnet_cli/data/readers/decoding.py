@@ -16,6 +16,8 @@ its docstring for the rule).
 from __future__ import annotations
 
 import codecs
+import io
+import re
 import unicodedata
 
 from hnet_cli.data.readers.stats import ReadStats
@@ -27,6 +29,72 @@ NORMALIZATIONS = ("none", "NFC", "NFKC", "NFD", "NFKD")
 _REPLACEMENT_UTF8 = "\ufffd".encode()
 # UTF-8 continuation bytes 0b10xxxxxx: every other byte starts a character.
 _CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+
+
+# Bytes a source decoder could not read, carried through as surrogateescape's lone
+# surrogates U+DC80..U+DCFF (written with surrogatepass: never valid UTF-8).
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+class _Transcoder(io.RawIOBase):
+    """A binary stream of text in some encoding, read as UTF-8 (bad bytes escaped, see above)."""
+
+    def __init__(self, raw, encoding: str, block: int = 1 << 16):
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)("surrogateescape")
+        self._block = block
+        self._pending = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending and not self._eof:
+            chunk = self._raw.read(self._block)
+            self._eof = not chunk
+            self._pending = self._decoder.decode(chunk, final=self._eof).encode("utf-8", "surrogatepass")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def transcode_to_utf8(stream, encoding: str):
+    """`stream` (bytes in `encoding`) as a buffered stream of UTF-8 bytes.
+
+    Readers split lines and cut long ones in UTF-8, where a newline byte is a
+    newline and character boundaries are known; splitting GB18030 or UTF-16
+    bytes directly cuts inside characters (UTF-16's "\n" is two bytes, and
+    0x0A occurs inside other characters). Bytes the source encoding cannot
+    decode are kept, escaped, for `decode_to_utf8(escaped=True)` to apply the
+    errors policy to the document that holds them.
+    """
+    return io.BufferedReader(_Transcoder(stream, encoding), buffer_size=1 << 16)
+
+
+def apply_policy_to_escaped(
+    text: str, *, path: str, stats: ReadStats, where: str, encoding: str, errors: str, first_line: int
+) -> str | None:
+    """Text from a transcoded stream: the errors policy for the source bytes it could not decode."""
+    bad = _ESCAPED.search(text)
+    if bad is None:
+        return text
+    if errors == "error":
+        line = first_line + text.count("\n", 0, bad.start())
+        raw = bytes(ord(c) - 0xDC00 for c in text[bad.start() : bad.start() + 4] if "\udc80" <= c <= "\udcff")
+        raise InputError(
+            path,
+            f"invalid {encoding} ({raw!r} ...); choose a policy with --domain-opt errors=replace "
+            "or errors=skip, or declare the encoding",
+            line=line,
+        )
+    if errors == "skip":
+        stats.skip(f"invalid {encoding}", where)
+        return None
+    text, n = _ESCAPED.subn("\ufffd", text)  # one U+FFFD per byte that could not be read
+    stats.replaced += n
+    return text
 
 
 def is_utf8(encoding: str) -> bool:
@@ -49,12 +117,25 @@ def decode_to_utf8(
     normalize: str = "none",
     first_line: int = 1,
     strip_bom: bool = False,
+    escaped: bool = False,
 ) -> bytes | None:
     """Decode one document and return it as UTF-8, or None if the policy skips it.
 
     path/first_line locate the document for error messages (its first line's
-    number in the file); `where` names it in the skip examples.
+    number in the file); `where` names it in the skip examples. escaped: the
+    data comes from `transcode_to_utf8` (UTF-8 already; `encoding` names the
+    source for messages).
     """
+    if escaped:
+        text = apply_policy_to_escaped(data.decode("utf-8", "surrogatepass"), path=path, stats=stats, where=where,
+                                       encoding=encoding, errors=errors, first_line=first_line)
+        if text is None:
+            return None
+        if strip_bom and text.startswith("\ufeff"):
+            text = text[1:]
+        if normalize != "none" and not unicodedata.is_normalized(normalize, text):
+            text = unicodedata.normalize(normalize, text)
+        return text.encode("utf-8")
     utf8 = is_utf8(encoding)
     try:
         text = data.decode(encoding)

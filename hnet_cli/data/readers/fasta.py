@@ -175,6 +175,30 @@ def iter_fasta(
         yield record + 1, text, b""
 
 
+def sniff_sequence_format(head: bytes) -> str | None:
+    """"FASTA" or "FASTQ" when the first bytes of a file look like one, else None.
+
+    FASTA: a '>' line, then lines of which at least 90% of the bytes are
+    nucleotide codes. FASTQ: an '@' line, a sequence line, a '+' line. Used
+    to refuse (or pick the dna domain for) sequences about to be read as text,
+    which would silently give wrong coordinates and scores.
+    """
+    lines = head.lstrip().split(b"\n")
+    if len(lines) < 2:
+        return None
+    if lines[0][:1] == b"@" and len(lines) >= 3 and lines[2][:1] == b"+" and lines[1].strip():
+        if _first_invalid(lines[1].strip(), NUCLEOTIDES) is None:
+            return "FASTQ"
+    if lines[0][:1] != b">":
+        return None
+    body = b"".join(line for line in lines[1:-1] if not line.startswith(b">")) if len(lines) > 2 else lines[1]
+    body = body.translate(None, _WHITESPACE)
+    if not body:
+        return None
+    other = len(body.translate(None, NUCLEOTIDES))
+    return "FASTA" if other * 10 <= len(body) else None
+
+
 class _LineCounter:
     """A text handle that counts the lines FastqGeneralIterator takes from it."""
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import fnmatch
 import glob
 import gzip
 import io
 import lzma
 import os
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -94,13 +96,75 @@ def expand_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list
         elif os.path.exists(text):
             sources.append(Source(text))
         elif glob.has_magic(text):
-            matches = sorted(glob.glob(text, recursive=True))
+            matches = glob_paths(text)
             if not matches:
                 raise InputError(text, "no files match this pattern")
             sources.extend(Source(m, is_dir=os.path.isdir(m)) for m in matches)
         else:
             raise InputError(text, "no such file or directory")
     return sources
+
+
+def glob_paths(pattern: str) -> list[str]:
+    """The paths a glob matches ("data/*.fa", "src/**/*.py"), sorted, each file once.
+
+    Written here because glob.glob(recursive=True) follows symbolic links to
+    directories under "**": a link to a parent directory makes it walk forever,
+    a link to "." returns every file again at each depth (pathlib's
+    recurse_symlinks=False needs Python 3.13). Here "**" descends into real
+    directories only, as the directory walks do ("dir/**" is the directory
+    itself, read by such a walk); a link named by a plain
+    component ("data/*/x.fa") is still followed, once. Names starting with "."
+    match only a pattern that starts with "." (as in glob and the shell), and
+    paths naming the same file (links, "." and "..") are kept once.
+    """
+    drive, rest = os.path.splitdrive(pattern)
+    parts = [p for p in re.split(r"[\\/]" if os.sep == "\\" else "/", rest)]
+    if parts and parts[0] == "":  # an absolute pattern
+        base, parts = drive + os.sep, parts[1:]
+    else:
+        base = drive
+    parts = [p for p in parts if p not in ("", ".")] or [""]
+    matches: dict[tuple[int, int] | str, str] = {}
+    for path in sorted(_glob_walk(base, parts)):
+        try:
+            info = os.stat(path)
+            key: tuple[int, int] | str = (info.st_dev, info.st_ino)
+        except OSError:
+            key = os.path.abspath(path)  # a dangling link: reported when it is read
+        matches.setdefault(key, path)
+    return sorted(matches.values())
+
+
+def _glob_walk(base: str, parts: list[str]) -> Iterator[str]:
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        if not rest:  # "dir/**": the directory, whose walk reads what is below it
+            yield base or "."
+            return
+        yield from _glob_walk(base, rest)  # "**" matches no directory too
+        for entry in _scan(base):
+            if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                yield from _glob_walk(os.path.join(base, entry.name), parts)
+        return
+    if glob.has_magic(part):
+        names = [e.name for e in _scan(base) if fnmatch.fnmatchcase(e.name, part)
+                 and (part.startswith(".") or not e.name.startswith("."))]
+    else:
+        names = [part] if part and os.path.lexists(os.path.join(base, part)) else []
+    for name in names:
+        path = os.path.join(base, name)
+        if not rest:
+            yield path
+        elif os.path.isdir(path):
+            yield from _glob_walk(path, rest)
+
+
+def _scan(directory: str) -> list[os.DirEntry]:
+    try:
+        return list(os.scandir(directory or "."))
+    except OSError:  # unreadable or not a directory: it matches nothing
+        return []
 
 
 def sorted_entries(directory: str, stats: ReadStats) -> list[tuple[str, bool]] | None:
@@ -137,7 +201,7 @@ def walk_files(
             yield from walk_files(path, stats, accept, what)
         elif accept is not None and not accept(name):
             stats.exclude(what, path)
-        elif os.path.isfile(path):
+        elif os.path.isfile(path) and stats.first_visit(path):
             yield path
 
 

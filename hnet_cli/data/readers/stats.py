@@ -19,6 +19,7 @@ Documents that also carries the `ReadStats` being filled while it is consumed.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -55,6 +56,9 @@ class ReadStats:
     encodings: Counter = field(default_factory=Counter)
     counts: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    # (device, inode) of every file opened so far: a file reached twice (a link, a file also
+    # inside a given directory, overlapping globs) is read once.
+    _visited: set = field(default_factory=set, repr=False, compare=False)
 
     def skip(self, reason: str, where: str, n: int = 1) -> None:
         """Count `n` inputs not yielded because of `reason`, remembering where."""
@@ -70,6 +74,21 @@ class ReadStats:
         places = self.examples.setdefault(reason, [])
         if len(places) < EXAMPLES_PER_REASON:
             places.append(str(where))
+
+    def first_visit(self, path: str) -> bool:
+        """True the first time a file is met; later visits are counted as skipped "same file again"."""
+        if path == "-":  # stdin
+            return True
+        try:
+            info = os.stat(path)
+        except OSError:
+            return True  # a file that is gone: its reader reports it
+        key = (info.st_dev, info.st_ino)
+        if key in self._visited:
+            self.skip("same file again", path)
+            return False
+        self._visited.add(key)
+        return True
 
     def yielded(self, doc: Document) -> Document:
         """Count a Document on its way out (readers call this as they yield)."""

@@ -10,13 +10,13 @@ documents, null values, rows without the field when `on_missing="skip"`).
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import BinaryIO, Iterator
 
+from hnet_cli import jsonio
 from hnet_cli.data.documents import Document
-from hnet_cli.data.readers.decoding import decode_to_utf8, is_utf8
+from hnet_cli.data.readers.decoding import apply_policy_to_escaped, decode_to_utf8, is_utf8, transcode_to_utf8
 from hnet_cli.data.readers.sources import STDIN, read_errors
 from hnet_cli.data.readers.stats import ReadStats
 from hnet_cli.errors import InputError
@@ -41,18 +41,18 @@ def _utf8_boundary(piece: bytes) -> int:
     return end
 
 
-def _lines(stream: BinaryIO, limit: int, utf8: bool) -> Iterator[bytes]:
-    """Lines of at most `limit` bytes (a longer line comes in several parts)."""
+def _lines(stream: BinaryIO, limit: int) -> Iterator[bytes]:
+    """Lines of at most `limit` bytes of UTF-8 (a longer line comes in parts, cut between characters)."""
     carry = b""
     while True:
-        line = stream.readline(limit)
+        line = stream.readline(limit - len(carry))  # with the carried bytes, at most `limit`
         if not line:
             if carry:
                 yield carry
             return
         if carry:
             line, carry = carry + line, b""
-        if utf8 and not line.endswith(b"\n") and len(line) >= limit:
+        if not line.endswith(b"\n") and len(line) >= limit:
             cut = _utf8_boundary(line)
             line, carry = line[:cut], line[cut:]
         if line:
@@ -72,7 +72,9 @@ def iter_text(
     normalize: str = "none",
 ) -> Iterator[Document]:
     """Documents of a plain text file: the whole file, or each paragraph / line."""
-    utf8 = is_utf8(encoding)
+    escaped = not is_utf8(encoding)
+    if escaped:  # lines are split and cut in UTF-8, never inside a character of the source encoding
+        stream = transcode_to_utf8(stream, encoding)
     parts: list[bytes] = []
     size = 0
     first_line = 1
@@ -100,6 +102,7 @@ def iter_text(
             normalize=normalize,
             first_line=first_line,
             strip_bom=first_line == 1,
+            escaped=escaped,
         )
         if data is not None:
             meta = {"line": first_line}
@@ -108,7 +111,7 @@ def iter_text(
             yield stats.yielded(Document(data, path, label, meta))
 
     with read_errors(path, lambda: line_no + 1):
-        for line in _lines(stream, max_bytes, utf8):
+        for line in _lines(stream, max_bytes):
             if split != "file" and not line.strip():
                 line_no += line.endswith(b"\n")
                 if parts:
@@ -175,29 +178,39 @@ def iter_jsonl(
 ) -> Iterator[Document]:
     """One Document per JSON Lines row: the string in `field` (dotted for nested objects)."""
     line_no = 0
+    escaped = not is_utf8(encoding)
+    if escaped:  # lines are split in UTF-8 (a UTF-16 newline is two bytes)
+        stream = transcode_to_utf8(stream, encoding)
     with read_errors(path, lambda: line_no):
         for raw in stream:
             line_no += 1
             if not raw.strip():
                 continue
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                if errors == "error":
-                    raise InputError(
-                        path,
-                        f"invalid {encoding} at byte {exc.start} of the line; choose a policy with "
-                        "--domain-opt errors=replace or errors=skip",
-                        line=line_no,
-                    ) from None
-                if errors == "skip":
-                    stats.skip(f"invalid {encoding}", f"{path}:{line_no}")
+            if escaped:
+                line = apply_policy_to_escaped(raw.decode("utf-8", "surrogatepass"), path=path, stats=stats,
+                                               where=f"{path}:{line_no}", encoding=encoding, errors=errors,
+                                               first_line=line_no)
+                if line is None:
                     continue
-                line = raw.decode(encoding, "replace")
-                stats.replaced += line.count("\ufffd") - (raw.count("\ufffd".encode()) if is_utf8(encoding) else 0)
+            else:
+                try:
+                    line = raw.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    if errors == "error":
+                        raise InputError(
+                            path,
+                            f"invalid {encoding} at byte {exc.start} of the line; choose a policy with "
+                            "--domain-opt errors=replace or errors=skip",
+                            line=line_no,
+                        ) from None
+                    if errors == "skip":
+                        stats.skip(f"invalid {encoding}", f"{path}:{line_no}")
+                        continue
+                    line = raw.decode(encoding, "replace")
+                    stats.replaced += line.count("\ufffd") - (raw.count("\ufffd".encode()) if is_utf8(encoding) else 0)
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
+                row = jsonio.loads(line)
+            except jsonio.JSONDecodeError as exc:
                 raise InputError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=line_no) from None
             if not isinstance(row, dict):
                 raise InputError(path, f"a JSON {type(row).__name__}, not an object with a {field!r} field", line=line_no)

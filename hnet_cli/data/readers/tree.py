@@ -176,7 +176,7 @@ def walk_tree(
                 stats.exclude("language filter", path)
             elif not os.path.isfile(path):
                 stats.exclude("not a regular file", path)
-            else:
+            elif stats.first_visit(path):
                 yield path, rel
 
     yield from visit(root, "")

@@ -91,3 +91,17 @@ def test_bundled_domains_found_without_installed_entry_points(monkeypatch):
     finally:
         monkeypatch.undo()
         registry.refresh()
+
+
+def test_domains_say_what_the_jobs_ask_of_them():
+    """chunk, score, embed and generate ask these instead of naming a domain."""
+    dna, text = get_domain("dna"), get_domain("text")
+    assert dna.describe()["sequence"] is True and text.describe()["sequence"] is False
+    assert dna.double_stranded and not text.double_stranded
+    assert dna.reverse_strand(b"AACG") == b"CGTT"
+    assert dna.whole_record_options({"n_split": 100}, given=())["n_split"] == 0
+    assert dna.whole_record_options({"n_split": 100}, given=("n_split",))["n_split"] == 100
+    assert text.whole_record_options({"max_bytes": 10}, given=()) == {"max_bytes": 10}
+    assert dna.size_options == ("max_length",) and text.size_options == ("max_bytes",)
+    with pytest.raises(ConfigError, match="no second strand"):
+        text.reverse_strand(b"abc")

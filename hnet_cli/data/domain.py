@@ -150,6 +150,7 @@ class Domain:
     sequence: bool = False
     double_stranded: bool = False
     size_options: tuple[str, ...] = ()
+    excluded_as: str = "file type"  # what a directory walk counts a file accepts_file turned down as
 
     # ---- what the domain provides -------------------------------------------------
 
@@ -171,9 +172,6 @@ class Domain:
         Used to pick a domain when neither the user nor a run names one; False by default.
         """
         return False
-
-    # What walk_files counts a file that accepts_file turned down as.
-    excluded_as: str = "file type"
 
     def recognizes_content(self, head: bytes) -> bool:
         """Whether a file's first bytes say it is this domain's (e.g. a FASTA header and bases for dna).
@@ -309,6 +307,9 @@ class Domain:
             "targets_measured": self.targets_measured,
             "default_data": self.default_data,
             "default_paths": [str(p) for p in self.default_paths()],
+            "sequence": self.sequence,
+            "double_stranded": self.double_stranded,
+            "size_options": list(self.size_options),
             "options": {key: option.describe() for key, option in self.options.items()},
         }
 

@@ -249,7 +249,7 @@ def fit_for_eval(domain, options: dict, run=None, train_paths: Sequence[str] = (
             raise ValueError(str(exc)) from None
         paths, val_fraction, eval_bytes = list(info.get("paths", [])), data.val_fraction, data.eval_bytes
         source = ", ".join(paths) if paths else f"{domain.default_data} (bundled)"
-        fitted_on, chosen_on = f"the training split of {run.path} ({source})", f"that run's validation split"
+        fitted_on, chosen_on = f"the training split of {run.path} ({source})", "that run's validation split"
     else:
         raise ValueError("no training data known for this model")
     try:

@@ -16,7 +16,6 @@ BOS/EOS bytes 254/255: the model reads them as document boundaries.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass

@@ -233,20 +233,22 @@ class TrainSettings:
         for key, value in flat.items():
             if key not in TRAIN_KEYS:
                 raise ConfigError(f"{where}: unknown field {key!r}")
-            section, name = TRAIN_KEYS[key]
-            target = settings if section is None else getattr(settings, section)
-            setattr(target, name, list(value) if isinstance(value, tuple) else value)
+            settings.set_flat(key, list(value) if isinstance(value, tuple) else value)
         settings.validate(where)
         return settings
 
-    def get_flat(self, key: str):
-        """One setting by its flat JSON name (`--set train.NAME`)."""
+    def _holder(self, key: str) -> tuple[Any, str]:
+        """The object holding the setting of flat JSON name `key` (`--set train.NAME`), and its field."""
         section, name = TRAIN_KEYS[key]
-        return getattr(self if section is None else getattr(self, section), name)
+        return (self if section is None else getattr(self, section)), name
+
+    def get_flat(self, key: str):
+        holder, name = self._holder(key)
+        return getattr(holder, name)
 
     def set_flat(self, key: str, value) -> None:
-        section, name = TRAIN_KEYS[key]
-        setattr(self if section is None else getattr(self, section), name, value)
+        holder, name = self._holder(key)
+        setattr(holder, name, value)
 
     def to_flat(self) -> dict:
         """The flat "train" object, every field filled in (what RUN/recipe.json holds)."""

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from hnet_cli.errors import HnetError
+from hnet_cli.errors import HnetError, OutputError
 from hnet_cli.outputs import open_output, write_output
 
 
@@ -19,13 +19,14 @@ def test_written_file_follows_umask(tmp_path):
     assert mode == 0o644
 
 
-def test_failure_keeps_the_previous_file(tmp_path):
+@pytest.mark.parametrize("failure", [RuntimeError("interrupted"), OutputError("disk full")])
+def test_failure_keeps_the_previous_file(tmp_path, failure):
     target = tmp_path / "out.txt"
     target.write_text("good\n")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(type(failure)):
         with open_output(target) as f:
             f.write("half")
-            raise RuntimeError("interrupted")
+            raise failure
     assert target.read_text() == "good\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temp file left behind
 

@@ -18,7 +18,7 @@ import pytest
 from hnet_cli.cli import main
 from hnet_cli.errors import OutputClosed, OutputError
 from hnet_cli.model import save_model
-from hnet_cli.outputs import GuardedStream, check_output, open_output, write_output
+from hnet_cli.outputs import GuardedStream, check_output, write_output
 from model_helpers import tiny_model
 from reliability_helpers import hnet_process, interrupt_when, one_line_error, run_hnet, small_fs  # noqa: F401
 from train_helpers import micro_recipe
@@ -86,17 +86,6 @@ def test_a_link_to_a_file_keeps_the_link(tmp_path):
     link.symlink_to(real)
     write_output(link, "new\n")
     assert link.is_symlink() and real.read_text() == "new\n"
-
-
-def test_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
-    target = tmp_path / "out.txt"
-    target.write_text("good\n")
-    with pytest.raises(OutputError):
-        with open_output(target) as f:
-            f.write("half")
-            raise OutputError("disk full")
-    assert target.read_text() == "good\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
 def test_devices_and_fifos_are_written_directly(tmp_path):

@@ -36,6 +36,10 @@ needs_mamba = pytest.mark.skipif(
     reason="needs a CUDA GPU and mamba_ssm's Triton kernels (pip install mamba-ssm)",
 )
 FP32_TOL, BF16_TOL, NEAR_TIE = 1e-3, 3e-2, 1e-3
+# A boundary probability p = (1 - cos(q, k)) / 2 computed from bf16 projections carries errors of
+# ~1e-2 (8-bit mantissas, rounded q and k, a rounded dot product), so bf16 decisions are only
+# compared where p is further than this from 0.5.
+NEAR_TIE_BF16 = 2e-2
 
 
 # ============================================================== CPU: attention mask paths
@@ -425,15 +429,17 @@ def _gpu_model_cases():
     return cases
 
 
-def _compare(ref_out, out, tol, where):
-    """Logits within tol and the same boundaries wherever no p is within NEAR_TIE of 0.5."""
+def _compare(ref_out, out, tol, where, near_tie=NEAR_TIE):
+    """Logits within tol and the same boundaries wherever no p is within near_tie of 0.5."""
     for s, (rs, gs) in enumerate(zip(ref_out.stages, out.stages)):
-        decided = rs.valid & ((rs.boundary_prob - 0.5).abs() > NEAR_TIE)
-        assert torch.equal(rs.boundary_mask[decided], gs.boundary_mask.cpu()[decided]), f"{where}: stage {s} boundaries"
-        if not torch.equal(rs.boundary_mask, gs.boundary_mask.cpu()):
-            pytest.skip(f"{where}: a boundary within {NEAR_TIE} of 0.5 flipped; later stages differ by design")
-    valid = ref_out.stages[0].valid if ref_out.stages else torch.ones(ref_out.logits.shape[:-1], dtype=torch.bool)
-    err = rel_err(out.logits.float().cpu()[valid], ref_out.logits[valid])
+        # either side may live on the GPU (the reference is the eager GPU model in the compiled tests)
+        ref_mask, got_mask = rs.boundary_mask.cpu(), gs.boundary_mask.cpu()
+        decided = (rs.valid & ((rs.boundary_prob - 0.5).abs() > near_tie)).cpu()
+        assert torch.equal(ref_mask[decided], got_mask[decided]), f"{where}: stage {s} boundaries"
+        if not torch.equal(ref_mask, got_mask):
+            pytest.skip(f"{where}: a boundary within {near_tie} of 0.5 flipped; later stages differ by design")
+    valid = (ref_out.stages[0].valid if ref_out.stages else torch.ones(ref_out.logits.shape[:-1], dtype=torch.bool)).cpu()
+    err = rel_err(out.logits.float().cpu()[valid], ref_out.logits.float().cpu()[valid])
     assert err <= tol, f"{where}: logits rel err {err:.2e} > {tol}"
 
 
@@ -447,7 +453,10 @@ def test_model_fast_path_equals_cpu_reference(case, dtype, no_tf32):
     gpu = model.cuda()
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == "bf16"):
         out = gpu(ids.cuda(), **_to(layout, "cuda"))
-    _compare(ref, out, FP32_TOL if dtype == "fp32" else BF16_TOL, f"{name} {dtype}")
+    if dtype == "fp32":
+        _compare(ref, out, FP32_TOL, f"{name} {dtype}")
+    else:
+        _compare(ref, out, BF16_TOL, f"{name} {dtype}", near_tie=NEAR_TIE_BF16)
 
 
 @needs_mamba

@@ -106,9 +106,10 @@ def test_pools_and_reverse_complement():
     assert torch.allclose(chunk_mean[0], expected.mean(0), atol=1e-6)
 
     rc_hidden = plain_hidden(model, reverse_complement(data))
-    _, _, both, _ = rows_of(model, [docs[0]], rc_average=True, context=512)
+    _, _, both, _ = rows_of(model, [docs[0]], rc_average=True, reverse_strand=reverse_complement, context=512)
     assert (both - (hidden + rc_hidden.flip(0)) / 2).abs().max() <= 1e-6
-    _, _, both_mean, _ = rows_of(model, [docs[0]], rc_average=True, pool="mean", context=512)
+    _, _, both_mean, _ = rows_of(model, [docs[0]], rc_average=True, reverse_strand=reverse_complement, pool="mean",
+                                 context=512)
     assert torch.allclose(both_mean[0], both.mean(0), atol=1e-6)
 
 

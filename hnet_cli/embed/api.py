@@ -91,7 +91,8 @@ def run_embed(request: EmbedRequest, reporter=None, model=None) -> EmbedResult:
             writer = open_writer(fmt, out, dim, request.output)
             selected = stream if regions is None else regions.restrict(stream)
             for rows in embed_documents(model, counted(join_continued(selected)), per=request.per, stage=request.stage,
-                                        pool=request.pool, rc_average=request.rc_average, context=context,
+                                        pool=request.pool, rc_average=request.rc_average,
+                                        reverse_strand=domain.reverse_strand if request.rc_average else None, context=context,
                                         stride=stride, batch_size=request.batch_size, device=device, dtype=dtype,
                                         on_batch=reporter.advance, on_empty=on_empty):
                 writer.add(rows)

@@ -55,7 +55,6 @@ def capture(model: HNetLM, ids: torch.Tensor, mask: torch.Tensor, stage: int, pe
     inputs (per="chunk") with their starting tokens (see the module docstring)."""
     modules = stage_modules(model)
     captured: dict = {}
-    hooks = []
     if per == "chunk":
         def pre_hook(_module, args):
             captured["x"], captured["valid"] = args[0], args[1].mask

@@ -14,7 +14,7 @@ bytes of left context), so memory holds a batch of windows, never a genome:
     pooled      one vector per document: mean over its bytes (`mean`), the last
                 byte's (`last`), or mean over its chunks (`chunk-mean`)
 
-With `rc_average` (DNA), the reverse complement is embedded too and, per byte,
+With `rc_average` (a double-stranded domain: pass its `reverse_strand`), the other strand is embedded too and, per byte,
 base j's vector is averaged with that of its partner n-1-j on the other strand
 (the forward pass sees what lies left of a base, the reverse one what lies
 right of it); pooled vectors average the two strands' pools. Per-byte averaging
@@ -31,7 +31,6 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from hnet_cli.data.documents import Document
-from hnet_cli.data.readers.fasta import reverse_complement
 from hnet_cli.embed.capture import RowStates, capture
 from hnet_cli.errors import ConfigError
 from hnet_cli.eval.scoring import pad_batch
@@ -74,12 +73,14 @@ def check_request(num_stages: int, per: str, stage: int, pool: str | None, rc_av
 class _Document:
     """One document's windows on each strand and what is built from their states."""
 
-    def __init__(self, doc: Document, per: str, pool: str | None, strands: int, context: int, stride: int):
+    def __init__(self, doc: Document, per: str, pool: str | None, reverse_strand: Callable[[bytes], bytes] | None,
+                 context: int, stride: int):
         self.doc = doc
         self.record = str(doc.meta.get("record", doc.name))
         self.offset = int(doc.meta.get("offset", 0) or 0)
         self.n = len(doc.data)
-        self.data = [doc.data] + ([reverse_complement(doc.data)] if strands == 2 else [])
+        self.data = [doc.data] + ([reverse_strand(doc.data)] if reverse_strand is not None else [])
+        strands = len(self.data)
         self.windows = plan_windows(self.n, context, stride)
         self.per, self.pool = per, pool
         self.chunks = pool == "chunk-mean" or (per == "chunk" and pool is None)  # rows are chunk vectors
@@ -168,6 +169,7 @@ def embed_documents(
     stage: int = 0,
     pool: str | None = None,
     rc_average: bool = False,
+    reverse_strand: Callable[[bytes], bytes] | None = None,
     context: int = 8192,
     stride: int | None = None,
     batch_size: int = 8,
@@ -182,6 +184,8 @@ def embed_documents(
     stride = default_stride(context) if stride is None else stride
     check_window_args(context, stride)
     check_request(model.config.num_stages, per, stage, pool, rc_average)
+    if rc_average and reverse_strand is None:
+        raise ConfigError("rc_average needs the domain's reverse_strand (e.g. get_domain('dna').reverse_strand)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
     device = torch.device(device)
@@ -196,7 +200,7 @@ def embed_documents(
                 if on_empty is not None:
                     on_empty(doc)
                 continue
-            state = _Document(doc, per, pool, strands, context, stride)
+            state = _Document(doc, per, pool, reverse_strand if rc_average else None, context, stride)
             for strand in range(strands):
                 for k, window in enumerate(state.windows):
                     last = strand == strands - 1 and k == len(state.windows) - 1

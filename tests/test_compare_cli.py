@@ -98,13 +98,15 @@ def test_compare_command_prints_the_table_and_json(tmp_path, capsys):
     rc, out, err = run(args, capsys)
     assert rc == 0, err
     rows = [line for line in out.splitlines() if line.startswith("│")]
-    assert [r.split("│")[1].strip() for r in rows] == ["hnet", "mamba"]
-    assert "held-out bits/base, best first:" in out
+    names = [r.split("│")[1].strip() for r in rows]
+    assert names[:2] == ["hnet", "mamba"] and names[2:] == ["yardstick"]
+    assert "held-out bits/base, best first:" in out and "yardstick: order-" in out
     rc, out, err = run(args + ["--json"], capsys)
     assert rc == 0, err
     data = json.loads(out)
     assert [a["status"] for a in data["arms"]] == ["done", "done"] and data["scored_on"] == "held-out"
     assert [s["name"] for s in data["summaries"]] == ["hnet", "mamba"]
+    assert data["yardstick"]["bits_per_unit"] > 0 and data["yardstick"]["unit"] == "base"
 
 
 @pytest.mark.parametrize("extra, text", [

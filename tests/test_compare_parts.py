@@ -177,6 +177,21 @@ def test_the_table_has_one_row_per_arm_and_the_summary_ranks_by_mean():
     assert summaries["hnet"].seeds == [0, 1] and summaries["mamba"].mean == pytest.approx(1.94)
 
 
+def test_the_yardstick_is_a_row_of_the_table_and_each_arm_is_read_against_it():
+    from rich.console import Console
+
+    report = _report([_arm("hnet", 0, 1.90), _arm("mamba", 0, 1.95)])
+    report.yardstick = {"model": "order-6 Markov chain", "bits_per_unit": 1.92, "bpb": 1.92,
+                        "fitted_on": "the training part of a.fa"}
+    console = Console(width=200, record=True)
+    console.print(table(report))
+    rows = [line for line in console.export_text().splitlines() if line.startswith("│")]
+    assert len(rows) == 3 and rows[2].split("│")[1].strip() == "yardstick" and "1.9200" in rows[2]
+    line = next(x for x in summary_lines(report) if x.startswith("yardstick:"))
+    assert "order-6 Markov chain" in line and "1.9200 bits/base" in line and "hnet -0.0200" in line and "mamba +0.0300" in line
+    assert report.as_dict()["yardstick"]["bits_per_unit"] == 1.92
+
+
 def test_unmatched_or_unequal_arms_are_flagged():
     from hnet_cli.compare.api import _check_fairness
 

@@ -118,6 +118,9 @@ class CompareReport:
     seeds: list[int]
     arms: list[ArmResult]
     eval: dict | None = None  # context, stride, device, dtype, bytes of the held-out scoring
+    # what an order-k Markov chain fitted on the first arm's training part scores on the held-out
+    # files (YardstickFigure.as_dict), so the arms' bits read against a simple baseline
+    yardstick: dict | None = None
     plot: str | None = None
     plot_note: str | None = None  # why there is no plot
     warnings: list[str] = field(default_factory=list)
@@ -296,6 +299,8 @@ def _score_held_out(report: CompareReport, previous: dict, job: CompareJob, repo
             arm.held_out_compression = list(old.get("held_out_compression", []))
             if report.eval is None and isinstance(previous.get("eval"), dict):
                 report.eval = previous["eval"]
+            if report.yardstick is None and isinstance(previous.get("yardstick"), dict):
+                report.yardstick = previous["yardstick"]
             continue
         pending.append(arm)
     if not pending:
@@ -307,6 +312,10 @@ def _score_held_out(report: CompareReport, previous: dict, job: CompareJob, repo
     report.eval = {"context": scores.context, "stride": scores.stride, "device": scores.device, "dtype": scores.dtype,
                    "bytes": scores.models[0].clean.corpus.bytes if scores.models else 0,
                    "units": scores.models[0].clean.corpus.units if scores.models else 0}
+    if scores.yardstick is not None:
+        report.yardstick = scores.yardstick.as_dict()
+    elif scores.yardstick_note:
+        report.warnings.append(scores.yardstick_note)
     for arm, model in zip(pending, scores.models):
         arm.held_out_bits_per_unit = model.clean.corpus.bits_per_unit
         arm.held_out_bpb = model.clean.corpus.bpb

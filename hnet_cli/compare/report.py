@@ -50,6 +50,11 @@ def table(report: "CompareReport"):
             _compression(compression),
         ]
         t.add_row(*cells)
+    ys = report.yardstick
+    if ys:  # a baseline row: no parameters, FLOPs or training of its own
+        cells = ["yardstick"] + ([""] if several else []) + \
+            ["-"] * 6 + [_f(ys.get("bits_per_unit")), _f(ys.get("bpb")), "-"]
+        t.add_row(*cells)
     return t
 
 
@@ -63,6 +68,8 @@ def summary_lines(report: "CompareReport") -> list[str]:
             return f"{s.name} {s.mean:.4f}{spread}"
 
         lines.append(f"{report.scored_on} bits/{report.unit}, best first: " + " < ".join(show(s) for s in ranked))
+    if report.yardstick:
+        lines.append(_yardstick_line(report))
     if report.eval:
         e = report.eval
         lines.append(f"held-out scoring: {e.get('bytes', 0):,} bytes, context {e.get('context')}, stride {e.get('stride')}, "
@@ -74,3 +81,15 @@ def summary_lines(report: "CompareReport") -> list[str]:
     lines.append(f"runs and compare.json: {report.out}")
     lines += [f"warning: {w}" for w in report.warnings]
     return lines
+
+
+def _yardstick_line(report: "CompareReport") -> str:
+    """The yardstick's held-out score and where each arm stands against it."""
+    ys = report.yardstick
+    score = ys.get("bits_per_unit")
+    line = (f"yardstick: {ys.get('model', 'Markov chain')} fitted on {ys.get('fitted_on', 'the training part')}: "
+            f"{_f(score)} bits/{report.unit} on the held-out files")
+    ranked = [s for s in report.summaries() if s.mean is not None]
+    if score is not None and ranked:
+        line += "; " + ", ".join(f"{s.name} {s.mean - score:+.4f}" for s in ranked)
+    return line

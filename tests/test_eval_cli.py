@@ -79,7 +79,7 @@ def test_comparison_per_file_csv_and_perturbations(tmp_path, capsys, run_dirs):
     b.write_bytes("兰叶春葳蕤，桂华秋皎洁。欣欣此生意，自尔为佳节。\n".encode() * 3)
     out_csv = tmp_path / "scores.csv"
     argv = ["eval", str(run_dirs[0]), str(run_dirs[1]), str(a), str(b), "--context", "128", "--stride", "64",
-            "--per-file", "--perturb", "uppercase,drop", "--csv", str(out_csv), "--json"]
+            "--per-file", "--perturb", "uppercase,drop", "--csv", str(out_csv), "--json", "--yardstick-train", str(a)]
     code, out, err = run(argv, capsys)
     assert code == 0, err
     report = json.loads(out)
@@ -101,7 +101,11 @@ def test_comparison_per_file_csv_and_perturbations(tmp_path, capsys, run_dirs):
         assert drop["bytes"] < m["bytes"] and drop["original_bytes"] == m["bytes"]
         assert drop["bits_per_original_byte"] == pytest.approx(drop["bits"] / m["bytes"])
     rows = list(csv.DictReader(out_csv.open()))
-    corpus_rows = [r for r in rows if r["scope"] == "corpus"]
+    corpus_rows = [r for r in rows if r["scope"] == "corpus" and not r["model"].endswith("(yardstick)")]
+    yardstick_rows = [r for r in rows if r["model"].endswith("(yardstick)")]
+    assert report["yardstick"] is not None and len(yardstick_rows) == 1
+    assert float(yardstick_rows[0]["bpb"]) == pytest.approx(report["yardstick"]["bpb"], rel=1e-12)
+    assert yardstick_rows[0]["scope"] == "corpus" and int(yardstick_rows[0]["bytes"]) == report["models"][0]["bytes"]
     assert [(r["model"], r["path"], r["perturbation"]) for r in corpus_rows] == [
         (d.name, str(d), p) for d in run_dirs for p in ("clean", "uppercase", "drop")]
     assert float(corpus_rows[0]["bpb"]) == pytest.approx(report["models"][0]["bpb"], rel=1e-12)

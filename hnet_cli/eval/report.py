@@ -1,7 +1,8 @@
 """An EvalReport as CSV rows and as rich tables and summary lines (the command prints them).
 
 CSV (`--csv FILE`): one row per (model, perturbation, scope) where scope is
-corpus, file or record; perturbation is "clean" for the unperturbed text.
+corpus, file or record; perturbation is "clean" for the unperturbed text. The
+yardstick, when there is one, is a last corpus row named "<model> (yardstick)".
 Undefined numbers are empty cells here and "-" in the tables. The JSON form
 is `EvalReport.as_dict` (hnet_cli.eval.results).
 """
@@ -45,6 +46,13 @@ def csv_text(report: EvalReport) -> str:
                 row(m, name, "file", source, "", score)
             for r in p.records:
                 row(m, name, "record", r.source, r.name, r.score)
+    ys = report.yardstick
+    if ys is not None:  # the baseline scored on the same bytes: one corpus row, no model path
+        writer.writerow({
+            "model": f"{ys.name} (yardstick)", "path": "", "perturbation": "clean", "scope": "corpus", "source": "",
+            "name": "", "documents": ys.score.documents, "bytes": ys.bytes, "units": ys.units,
+            "bits": _fmt_csv(ys.score.bits), "bpb": _fmt_csv(ys.bpb), "bits_per_unit": _fmt_csv(ys.bits_per_unit),
+        })
     return buf.getvalue()
 
 

@@ -150,6 +150,10 @@ def _betas(v):
 class OptimSettings(Section):
     lr: float = setting(1e-3, positive_number)
     lr_multipliers: list | None = setting(None, optional(positive_list))  # per stage, outer first (outer higher)
+    # the routing modules' q/k projections, on top of their stage's rate: while a byte model first
+    # learns which bytes occur, the encoder's outputs grow a shared component and routing collapses
+    # until q/k learn to look past it (recipes/README.md, "The DNA comparison")
+    routing_lr_multiplier: float = setting(1.0, positive_number)
     weight_decay: float = setting(0.1, non_negative)  # not on norms, biases and other 1-D parameters
     betas: list = setting([0.9, 0.95], _betas)
     eps: float = setting(1e-8, non_negative)

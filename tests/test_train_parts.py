@@ -74,6 +74,25 @@ def test_optimizer_groups_decay_and_multipliers():
     assert set_lr(opt, 0.5) == pytest.approx(1.5e-3)
 
 
+def test_routing_projections_take_their_own_factor_on_top_of_the_stage_rate():
+    model = tiny_model(stages=2)
+    opt = build_optimizer(model, lr=1e-3, weight_decay=0.1, lr_multipliers=[3.0, 2.0, 1.0], routing_lr_multiplier=5.0)
+    stages = parameter_stages(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    routed = 0
+    for group in opt.param_groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            stage_rate = 1e-3 * [3.0, 2.0, 1.0][stages[name]]
+            is_routing = ".routing_module." in "." + name
+            routed += is_routing
+            assert group["lr"] == pytest.approx(stage_rate * (5.0 if is_routing else 1.0)), name
+    assert routed == 4  # W_q and W_k of the two routing modules
+    assert set_lr(opt, 0.5) == pytest.approx(1.5e-3)  # the reported rate is stage 0's, not its routing's
+    plain = build_optimizer(model, lr=1e-3, weight_decay=0.1, lr_multipliers=[3.0, 2.0, 1.0])
+    assert len(plain.param_groups) == len(opt.param_groups) - 2  # routing groups only when asked
+
+
 # ---------------------------------------------------------------- checkpoints
 
 def test_checkpointer_keeps_last_k_and_best(tmp_path):

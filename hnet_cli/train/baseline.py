@@ -73,6 +73,7 @@ def baseline_recipe(recipe, arch: str, targets: list[float]):
     config, report = matched_baseline(recipe.model, arch, recipe.train.data.seq_len, targets)
     train = copy.deepcopy(recipe.train)
     train.optim.lr_multipliers = None
+    train.optim.routing_lr_multiplier = 1.0  # baselines have no routing
     train.objective.compression_targets = None
     description = (f"{arch} baseline matched to {recipe.name} in FLOPs per byte "
                    f"({report['baseline_flops_per_byte']:.3g} vs {report['hnet_flops_per_byte']:.3g} at N={targets})")

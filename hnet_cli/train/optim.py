@@ -7,6 +7,8 @@
   stages larger rates, e.g. [3.0, 1.7, 0.9]).
 - No weight decay on 1-D parameters: norm weights, biases, Mamba-2's A_log,
   D and dt_bias, the widening vector pad_dimension.
+- The routing modules' projections (W_q, W_k of the paper's p_t) may take a
+  further factor, `routing_lr_multiplier` (1 = as their stage).
 """
 
 from __future__ import annotations
@@ -32,22 +34,28 @@ def parameter_stages(model: HNetLM) -> dict[str, int]:
     return {name: stage_of.get(id(p), 0) for name, p in model.named_parameters()}
 
 
+def _is_routing(name: str) -> bool:
+    return ".routing_module." in f".{name}"
+
+
 def build_optimizer(model: HNetLM, lr: float, weight_decay: float, betas=(0.9, 0.95), eps: float = 1e-8,
-                    lr_multipliers: list[float] | None = None) -> torch.optim.AdamW:
+                    lr_multipliers: list[float] | None = None,
+                    routing_lr_multiplier: float = 1.0) -> torch.optim.AdamW:
     num_stages = model.config.num_stages
     multipliers = list(lr_multipliers) if lr_multipliers is not None else [1.0] * (num_stages + 1)
     stages = parameter_stages(model)
-    groups: dict[tuple[int, bool], list[nn.Parameter]] = {}
+    groups: dict[tuple[int, bool, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         decay = p.dim() >= 2
-        groups.setdefault((stages[name], decay), []).append(p)
+        routing = routing_lr_multiplier != 1.0 and _is_routing(name)  # one group per stage unless asked
+        groups.setdefault((stages[name], decay, routing), []).append(p)
     param_groups = []
-    for (stage, decay), params in sorted(groups.items()):
-        base = lr * multipliers[stage]
+    for (stage, decay, routing), params in sorted(groups.items()):
+        base = lr * multipliers[stage] * (routing_lr_multiplier if routing else 1.0)
         param_groups.append({
-            "params": params, "lr": base, "base_lr": base, "stage": stage,
+            "params": params, "lr": base, "base_lr": base, "stage": stage, "routing": routing,
             "weight_decay": weight_decay if decay else 0.0,
         })
     params = [p for group in param_groups for p in group["params"]]
@@ -63,6 +71,6 @@ def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:
     reported = None
     for group in optimizer.param_groups:
         group["lr"] = group["base_lr"] * factor
-        if reported is None or group["stage"] == 0:
+        if reported is None or (group["stage"] == 0 and not group.get("routing")):
             reported = group["lr"]
     return float(reported)

@@ -193,7 +193,7 @@ class Trainer:
             shard_model(self.model)
         optim = ts.optim
         self.optimizer = build_optimizer(self.model, optim.lr, optim.weight_decay, optim.betas, optim.eps,
-                                         optim.lr_multipliers)
+                                         optim.lr_multipliers, optim.routing_lr_multiplier)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         if latest is not None:
             self._restore(*latest)

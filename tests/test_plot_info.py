@@ -32,7 +32,8 @@ def run_dir(tmp_path):
     lines.append({"kind": "train", "step": 201, "loss": float("nan"), "ce": float("nan"), "bpb": float("nan"),
                   "compression": [0.3], "lr": 1e-3})
     (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    (run / "run.json").write_text(json.dumps({"domain": "dna", "unit": "base", "compression_targets": [3]}))
+    (run / "run.json").write_text(json.dumps({"domain": "dna", "unit": "base", "compression_targets": [3],
+                                              "yardstick": {"model": "order-6 Markov chain", "bpb": 1.985}}))
     return run
 
 
@@ -61,6 +62,9 @@ def test_plot_panels_and_focused_bits_axis(run_dir):
     # The axis shows 1.97..2.0 large, not 0..8: the first steps run off the top.
     assert 1.9 < low < 1.98 and high < 2.3, (low, high)
     assert "off the top" in bits.get_title()
+    # the yardstick is a dashed line at its bits, inside the focused range
+    assert any(list(line.get_ydata()) == [1.985, 1.985] for line in bits.get_lines())
+    assert any("yardstick" in text.get_text() for text in bits.get_legend().get_texts())
     compression = next(ax for title, ax in titles.items() if title.startswith("compression"))
     assert any(abs(line.get_ydata()[0] - 1 / 3) < 1e-9 for line in compression.get_lines())  # the target
     plt.close(fig)
@@ -73,6 +77,7 @@ def test_plot_json_series(run_dir, capsys):
     assert series["train"]["bpb"][-1] is None  # NaN is not JSON
     assert series["val"]["step"] == [50, 100, 150, 200] and series["compression_targets"] == [3]
     assert len(series["train"]["compression"]) == 1
+    assert series["yardstick"] == {"model": "order-6 Markov chain", "bpb": 1.985}
 
 
 def test_plot_default_path_is_printed(run_dir, capsys):

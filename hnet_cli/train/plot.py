@@ -66,9 +66,13 @@ def run_series(run_dir: str | Path) -> dict:
     targets = info.get("compression_targets")
     unit = info.get("unit") if isinstance(info.get("unit"), str) else "byte"
     stages = max((len(r["compression"]) for r in train if isinstance(r.get("compression"), list)), default=0)
+    ys = info.get("yardstick") if isinstance(info.get("yardstick"), dict) else {}
+    yardstick = ({"model": str(ys.get("model", "Markov chain")), "bpb": ys["bpb"]}
+                 if _is_number(ys.get("bpb")) and math.isfinite(ys["bpb"]) else None)
     return {
         "run": str(run.path),
         "unit": unit,
+        "yardstick": yardstick,  # what an order-k Markov chain scores on the validation bytes (run.json)
         "compression_targets": [t for t in targets if _is_number(t) and t > 0] if isinstance(targets, list) else [],
         "train": {
             "step": [r["step"] for r in train],
@@ -123,6 +127,11 @@ def draw(series: dict):
             ax_bits.plot(val["step"], per_unit, "s--", ms=3, label=f"validation, bits/{unit}")
             focus.append(per_unit)
         best = min(((b, s) for s, b in zip(val["step"], val["bpb"]) if b is not None), default=None)
+    yardstick = series.get("yardstick")
+    if yardstick:
+        ax_bits.axhline(yardstick["bpb"], color="tab:gray", ls="--", lw=1,
+                        label=f"{yardstick['model']} (yardstick) {yardstick['bpb']:.4f}")
+        focus.append([yardstick["bpb"]])
     if best is not None:
         ax_bits.annotate(f"best {best[0]:.4f}", xy=(best[1], best[0]), xytext=(0, -14), textcoords="offset points",
                          ha="center", fontsize=8)

@@ -250,14 +250,15 @@ def infer_part(args, work: Path, save=lambda res: None) -> dict:
     """GPU tests first (they need no model), then the commands on the H-Net trained by the train part."""
     tests = gpu_tests(None, args.tests_timeout) if not args.skip_tests else {}
     save({"tests": tests})
+    save_with_tests = lambda res: save({"tests": tests, **res})  # noqa: E731
     if args.infer_model:
-        return {"tests": tests, **infer(args, Path(args.infer_model), work, save)}
+        return {"tests": tests, **infer(args, Path(args.infer_model), work, save_with_tests)}
     latest = work / "hnet" / "checkpoints" / "LATEST"
     deadline = time.perf_counter() + args.timeout
     while not latest.exists() and time.perf_counter() < deadline:
         time.sleep(1)
     time.sleep(2)  # the train process finishes writing its run directory
-    return {"tests": tests, **infer(args, work / "hnet", work, save)}
+    return {"tests": tests, **infer(args, work / "hnet", work, save_with_tests)}
 
 
 def summarize(train_res: dict, infer_res: dict, device: str) -> dict:
@@ -324,13 +325,27 @@ def main() -> int:
             load = lambda w: json.loads((work / f"{w}.json").read_text()) if (work / f"{w}.json").exists() else {}  # noqa: E731
             train_res, infer_res = load("train"), load("infer")
         else:
-            train_res = train_part(args, work)
-            infer_res = infer_part(args, work)
+            # Results are written as each command finishes, so a call cut short keeps what it measured.
+            parts = {"train": {}, "infer": {}}
+
+            def saver(key):
+                def save(res):
+                    parts[key] = res
+                    write_result(args.out, summarize(parts["train"], parts["infer"], device))
+                    print(f"[{key}] {', '.join(sorted(res))} done", file=sys.stderr, flush=True)
+                return save
+
+            train_res = train_part(args, work, saver("train"))
+            infer_res = infer_part(args, work, saver("infer"))
     result = summarize(train_res, infer_res, device)
     print(table(result))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     return 0
+
+
+def write_result(path: str, result: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

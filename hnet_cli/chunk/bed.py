@@ -21,11 +21,10 @@ expects one set of intervals, so give it one stage (`--stage 0`).
 from __future__ import annotations
 
 import re
-import tempfile
 from typing import IO
 
-from hnet_cli.chunk.segmentation import Segmentation
-from hnet_cli.chunk.tables import BLOCK_ROWS, ChunkNumbering
+from hnet_cli.chunk.pieces import Piece
+from hnet_cli.chunk.tables import BLOCK_ROWS, ChunkNumbering, copy_spool, text_spool
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -46,7 +45,7 @@ def track_line(stage: int, model_name: str) -> str:
 
 
 class BedWriter:
-    """Streams stage lines as Segmentations arrive; later stages are spooled, then appended."""
+    """Streams stage lines as windows close chunks; later stages are spooled, then appended."""
 
     def __init__(self, stream: IO, stages: list[int], track: bool = False, model_name: str = "model"):
         self.stream = stream
@@ -57,21 +56,22 @@ class BedWriter:
         self.numbering = ChunkNumbering()
         self.rows = 0
         # Later stages wait in spooled temp files (memory first, disk past 16 MB).
-        self._spools = {s: tempfile.SpooledTemporaryFile(max_size=16 << 20, mode="w+", encoding="utf-8")
-                        for s in stages[1:]}
+        self._spools = {s: text_spool() for s in stages[1:]}
 
     def begin(self) -> None:
         if self.track and self.stages:
             self.stream.write(track_line(self.stages[0], self.model_name))
 
-    def add(self, seg: Segmentation) -> None:
-        chrom = bed_chrom(seg.record)
-        off = seg.offset
+    def add(self, piece: Piece) -> None:
+        """The chunks a window closed, written now (later stages to their spools)."""
+        doc = piece.doc
+        chrom = bed_chrom(doc.record)
+        off = doc.offset
         for s in self.stages:
-            table = seg.chunk_table(s)
-            first = self.numbering.take(seg.record, s, len(table))
+            table = piece.chunks[s].table
+            first = self.numbering.take(doc.record, s, len(table))
             target = self.stream if s == self.stages[0] else self._spools[s]
-            for lo in range(0, len(table), BLOCK_ROWS):  # bounded blocks: records can be chromosomes
+            for lo in range(0, len(table), BLOCK_ROWS):  # bounded blocks
                 hi = min(len(table), lo + BLOCK_ROWS)
                 lines = [
                     f"{chrom}\t{off + a}\t{off + b}\t{first + lo + i}\t{bed_score(c)}\t.\n"
@@ -83,15 +83,8 @@ class BedWriter:
 
     def end(self) -> None:
         for s in self.stages[1:]:
-            spool = self._spools.pop(s)
             self.stream.write(track_line(s, self.model_name))
-            spool.seek(0)
-            while True:
-                block = spool.read(1 << 20)
-                if not block:
-                    break
-                self.stream.write(block)
-            spool.close()
+            copy_spool(self._spools.pop(s), self.stream)
 
     def abort(self) -> None:
         for spool in self._spools.values():

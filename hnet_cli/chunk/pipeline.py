@@ -13,12 +13,15 @@ are joined again, so chunks never break where a reader happened to cut; for
 DNA, runs of N are kept (n_split=0) unless the user sets `--domain-opt
 n_split=K`, so BED output covers whole records.
 
-Memory: a joined record is held with its segmentation (about 14 bytes per
-base for a 1-stage model, twice that while windows are stitched). For whole
-chromosomes, set the reader's piece size yourself (`-D max_length=N` for dna,
-`-o max_bytes=N` for text): pieces are then read one at a time and not
-rejoined; coordinates stay exact (the record offset is kept) and BED still
-covers the record, but a chunk can end where a piece ends.
+Memory: output is written window by window as the model decides it (see
+chunk/pieces.py); pieces of a record are windowed across the reader's cuts,
+never joined in memory. What is held is bounded by the window and the batch
+(--batch-tokens), not by the record: a whole chromosome streams, and the
+first lines are out after the first batch. The terminal and HTML views draw
+whole documents, so they hold each one while it is read. With a piece size
+the user set (`-D max_length=N` for dna, `-o max_bytes=N` for text) each
+piece is its own document (coordinates stay exact; a chunk can end where a
+piece ends).
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from hnet_cli.chunk.runner import DEFAULT_BATCH_TOKENS, DEFAULT_OVERLAP, DEFAULT_WINDOW, segment_documents
+from hnet_cli.chunk.pieces import Assembler, Piece
+from hnet_cli.chunk.runner import DEFAULT_OVERLAP, DEFAULT_WINDOW, default_batch_tokens, segment_pieces
 from hnet_cli.chunk.stats import ChunkStats
 from hnet_cli.chunk.windows import check_window
-from hnet_cli.data.documents import Document
+from hnet_cli.data.documents import Document, continues, joined_name
 from hnet_cli.data.domain import option_pairs
 from hnet_cli.errors import ConfigError
 from hnet_cli.run import resolve
@@ -59,7 +63,7 @@ class ChunkRequest:
     output: str = "-"
     window: int = DEFAULT_WINDOW
     overlap: int = DEFAULT_OVERLAP
-    batch_tokens: int = DEFAULT_BATCH_TOKENS
+    batch_tokens: int | None = None  # None: default_batch_tokens(device)
     limit: int | None = None
     device: str = "auto"
     dtype: str = "auto"
@@ -118,7 +122,7 @@ def join_continued(documents: Iterable[Document]) -> Iterator[Document]:
     last: Document | None = None
     parts: list[bytes] = []
     for doc in documents:
-        if last is not None and _continues(last, doc):
+        if last is not None and continues(last, doc):
             parts.append(doc.data)
             last = doc
             continue
@@ -129,26 +133,12 @@ def join_continued(documents: Iterable[Document]) -> Iterator[Document]:
         yield _merge(first, last, parts)
 
 
-def _continues(prev: Document, doc: Document) -> bool:
-    if not prev.meta.get("continues") or doc.source != prev.source:
-        return False
-    if doc.meta.get("record") != prev.meta.get("record"):
-        return False
-    if "offset" in prev.meta:
-        return doc.meta.get("offset") == prev.meta["offset"] + len(prev.data)
-    return True
-
-
 def _merge(first: Document, last: Document, parts: list[bytes]) -> Document:
     if len(parts) == 1:
         return first
     data = b"".join(parts)
     meta = dict(first.meta, continues=bool(last.meta.get("continues", False)))
-    name = first.name
-    if "record" in meta and "offset" in meta:
-        start = int(meta["offset"])
-        name = f"{meta['record']}:{start}-{start + len(data)}"
-    return Document(data, first.source, name, meta)
+    return Document(data, first.source, joined_name(first, len(data)), meta)
 
 
 def take_bytes(documents: Iterable[Document], limit: int | None) -> Iterator[Document]:
@@ -170,11 +160,12 @@ def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], sequence
     if fmt == "term":
         from hnet_cli.chunk.terminal import TerminalWriter
 
-        return TerminalWriter(stream, stages, sequence=sequence, shade=request.shade, width=request.width, color=request.color)
+        return WholeDocuments(TerminalWriter(stream, stages, sequence=sequence, shade=request.shade,
+                                             width=request.width, color=request.color))
     if fmt == "html":
         from hnet_cli.chunk.html import HtmlWriter
 
-        return HtmlWriter(stream, stages, sequence=sequence, model_name=model_name)
+        return WholeDocuments(HtmlWriter(stream, stages, sequence=sequence, model_name=model_name))
     if fmt == "bed":
         from hnet_cli.chunk.bed import BedWriter
 
@@ -182,6 +173,32 @@ def _writer(fmt: str, stream, request: ChunkRequest, stages: list[int], sequence
     from hnet_cli.chunk.tables import TABLE_WRITERS
 
     return TABLE_WRITERS[fmt](stream, request.per, stages)
+
+
+class WholeDocuments:
+    """A view that draws whole documents (terminal, HTML), fed pieces: each document is assembled first."""
+
+    def __init__(self, view):
+        self.view = view
+        self._assembler = Assembler()
+
+    @property
+    def console(self):
+        return self.view.console
+
+    def begin(self) -> None:
+        self.view.begin()
+
+    def add(self, piece: Piece) -> None:
+        seg = self._assembler.add(piece)
+        if seg is not None:
+            self.view.add(seg)
+
+    def end(self) -> None:
+        self.view.end()
+
+    def abort(self) -> None:
+        self.view.abort()
 
 
 @dataclass
@@ -207,22 +224,25 @@ class _Totals:
     def __post_init__(self):
         self.per_stage = {s: _StageCounts() for s in self.stages}
 
-    def add(self, seg) -> None:
-        self.documents += 1
-        self.bytes += seg.length
-        self.windows += seg.windows
+    def add(self, piece: Piece) -> None:
+        self.bytes += len(piece.data)
         for s in self.stages:
-            self.per_stage[s].elements += len(seg.stages[s])
-            self.per_stage[s].chunks += int(seg.stages[s].starts_chunk.sum())
-        if seg.seams is None:
+            self.per_stage[s].elements += len(piece.stages[s])
+            self.per_stage[s].chunks += len(piece.chunks[s])
+        if not piece.last:
+            return
+        doc = piece.doc
+        self.documents += 1
+        self.windows += doc.windows
+        if doc.seams is None:
             return
         self.windowed_documents += 1
         for s in self.stages:
-            if seg.seams.agreement[s] is not None:
+            if doc.seams.agreement[s] is not None:
                 counts = self.per_stage[s]
-                counts.seam_agreement += seg.seams.agreement[s] * seg.seams.seams
-                counts.seams += seg.seams.seams
-                counts.exact_seams += seg.seams.exact_seams[s]
+                counts.seam_agreement += doc.seams.agreement[s] * doc.seams.seams
+                counts.seams += doc.seams.seams
+                counts.exact_seams += doc.seams.exact_seams[s]
 
     def per_stage_dicts(self) -> list[dict]:
         return [{"stage": s, "elements": c.elements, "chunks": c.chunks,
@@ -248,7 +268,7 @@ def _check_request(request: ChunkRequest) -> None:
         raise ConfigError(f"unknown --per {request.per!r}; choose byte or chunk")
     if request.limit is not None and request.limit < 1:
         raise ConfigError(f"--limit must be at least 1 byte (got {request.limit})")
-    if request.batch_tokens < 2:
+    if request.batch_tokens is not None and request.batch_tokens < 2:
         raise ConfigError(f"--batch-tokens must be at least 2 (got {request.batch_tokens})")
     check_window(request.window, request.overlap)
 
@@ -298,17 +318,17 @@ def run_chunk(request: ChunkRequest, reporter=None, stdout_is_tty: bool = False,
             writer = _writer(fmt, out, request, stages, domain.sequence, model_name)
             with _aborted_on_failure(writer):
                 writer.begin()
-                # A piece size the user set is a request for bounded memory: keep the pieces.
                 selected = stream if regions is None else regions.restrict(stream)
-                pieces = selected if found.given_options & set(domain.size_options) else join_continued(selected)
-                documents = take_bytes(pieces, request.limit)
-                for seg in segment_documents(model, documents, window=request.window, overlap=request.overlap,
-                                             batch_tokens=request.batch_tokens, device=device, dtype=dtype,
-                                             reporter=reporter):
-                    writer.add(seg)
+                # A piece size the user set asks for those pieces as documents: they are not joined.
+                join = not (found.given_options & set(domain.size_options))
+                for piece in segment_pieces(model, take_bytes(selected, request.limit), window=request.window,
+                                            overlap=request.overlap,
+                                            batch_tokens=request.batch_tokens or default_batch_tokens(device),
+                                            device=device, dtype=dtype, reporter=reporter, join=join):
+                    writer.add(piece)  # written now: nothing of a window outlives it (see chunk/pieces.py)
                     if stats is not None:
-                        stats.add(seg)
-                    totals.add(seg)
+                        stats.add(piece)
+                    totals.add(piece)
                 if fmt == "term" and stats is not None:
                     stats.render(writer.console)
                 if regions is not None:

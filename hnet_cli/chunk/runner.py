@@ -1,22 +1,26 @@
-"""Running the model over documents: windows batched into forward passes, results stitched.
+"""Running the model over documents: windows batched into forward passes, results in input order.
 
 Every window is read on its own (BOS, then its bytes), so windows of one
 document and of different documents share batches freely: rows of a padded
 batch, padding at the end, at most `batch_tokens` positions per pass
-(counting padding). Documents come back in input order.
+(counting padding). Each window's result comes back as a `Piece` as soon as
+its batch has run (`segment_pieces`); `segment_documents` assembles whole
+documents for the library. Only the chunking decisions are computed
+(`HNetLM.decide`): no inner network, decoder or language-model head.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import torch
 
+from hnet_cli.chunk.pieces import Assembler, ChunkCloser, DocumentInfo, Piece, empty_stage
 from hnet_cli.chunk.segmentation import Segmentation
-from hnet_cli.chunk.windows import RawStage, Window, measure_agreement, plan_windows, stitch
-from hnet_cli.data.documents import Document
+from hnet_cli.chunk.windows import RawStage, SeamMeter, Window, WindowPlanner, to_document
+from hnet_cli.data.documents import Document, continues, joined_name
 from hnet_cli.errors import ConfigError
 from hnet_cli.model.fast import for_inference
 from hnet_cli.model.hnet import BOS, HNetLM
@@ -25,6 +29,16 @@ from hnet_cli.runtime import autocast
 DEFAULT_WINDOW = 16384
 DEFAULT_OVERLAP = 2048
 DEFAULT_BATCH_TOKENS = 65536
+# On CPUs a forward pass gains nothing from a bigger batch (each op is already large enough to
+# keep the cores busy), while its activations grow with it: about 9 KB per position for the
+# dna-tiny encoder (bench/RESULTS.md, "hnet chunk on a whole genome"), so 16,384 positions keep
+# `hnet chunk` on a whole genome within 500 MB at about the same speed.
+CPU_BATCH_TOKENS = 16384
+
+
+def default_batch_tokens(device) -> int:
+    """Positions per forward pass when --batch-tokens is not given."""
+    return DEFAULT_BATCH_TOKENS if torch.device(device).type == "cuda" else CPU_BATCH_TOKENS
 
 
 @torch.inference_mode()
@@ -40,11 +54,11 @@ def forward_rows(model: HNetLM, rows: list[bytes], device=None, dtype=torch.floa
         if row:
             ids[i, 1 : len(row) + 1] = torch.frombuffer(bytearray(row), dtype=torch.uint8).long()
         mask[i, : len(row) + 1] = True
+    decide = getattr(model, "decide", None)  # the boundaries alone (a wrapped GPU model runs it all)
     with autocast(device, dtype):
-        out = model(ids.to(device), mask=mask.to(device))
-    stages = [
-        (st.boundary_prob.float().cpu(), st.boundary_mask.cpu(), st.valid.sum(1).cpu()) for st in out.stages
-    ]
+        decided = decide(ids.to(device), mask=mask.to(device)) if decide else model(ids.to(device), mask=mask.to(device)).stages
+    stages = [(st.boundary_prob.float().cpu(), st.boundary_mask.cpu(), st.valid.sum(1).cpu()) for st in decided]
+    del decided
     results = []
     for i, length in enumerate(lengths):
         position = torch.arange(length, dtype=torch.int64)  # stage-0 elements are the positions
@@ -60,19 +74,67 @@ def forward_rows(model: HNetLM, rows: list[bytes], device=None, dtype=torch.floa
     return results
 
 
+class _Document:
+    """A document being read: its windows planned as its bytes arrive, its chunks closed as they are decided."""
+
+    def __init__(self, info: DocumentInfo, window: int, overlap: int, num_stages: int):
+        self.info = info
+        self.planner = WindowPlanner(window, overlap)
+        self.seams = SeamMeter(num_stages)
+        self.closers = [ChunkCloser() for _ in range(num_stages)]
+        self.parts = 1
+        self._last_continues = info.meta.get("continues")
+
+    def join(self, doc: Document) -> None:
+        """`doc` continues this document (a piece a reader cut for memory)."""
+        self.parts += 1
+        self._last_continues = doc.meta.get("continues", False)
+
+    def piece(self, win: Window, row: bytes, raw: list[RawStage], last: bool) -> Piece:
+        self.seams.add(win, raw)
+        stages = [to_document(r, win) for r in raw]
+        data = row[win.keep_start - win.start : win.keep_end - win.start]
+        if last:
+            self.finish()
+        chunks = [closer.add(st, win.keep_start, data, last) for closer, st in zip(self.closers, stages)]
+        return Piece(self.info, win.keep_start, data, stages, chunks, last)
+
+    def empty_piece(self) -> Piece:
+        self.finish()
+        stages = [empty_stage() for _ in self.closers]
+        chunks = [closer.add(st, 0, b"", True) for closer, st in zip(self.closers, stages)]
+        return Piece(self.info, 0, b"", stages, chunks, last=True)
+
+    def finish(self) -> None:
+        info = self.info
+        info.length, info.windows = self.planner.length, self.planner.count
+        info.seams = self.seams.result() if info.windows > 1 else None
+        if self.parts > 1:  # named as if the pieces had been joined (see pipeline.join_continued)
+            info.name = joined_name(Document(b"", info.source, info.name, info.meta), info.length)
+            info.meta["continues"] = bool(self._last_continues)
+
+
 @dataclass
-class _Pending:
-    document: Document
-    index: int
-    windows: list[Window]
-    raw: list = field(default_factory=list)
+class _Slot:
+    """One entry of the output queue: a window waiting for its batch, or an empty document."""
+
+    document: _Document
+    window: Window | None = None
+    row: bytes = b""
+    last: bool = False
+    raw: list[RawStage] | None = None
 
     @property
-    def done(self) -> bool:
-        return len(self.raw) == len(self.windows)
+    def ready(self) -> bool:
+        return self.window is None or self.raw is not None
+
+    def piece(self) -> Piece:
+        if self.window is None:
+            return self.document.empty_piece()
+        return self.document.piece(self.window, self.row, self.raw, self.last)
 
 
-def segment_documents(
+def segment_pieces(
     model: HNetLM,
     documents: Iterable[Document],
     *,
@@ -82,62 +144,85 @@ def segment_documents(
     device=None,
     dtype=torch.float32,
     reporter=None,
-) -> Iterator[Segmentation]:
-    """The Segmentation of every document, in input order (documents are streamed)."""
+    join: bool = True,
+) -> Iterator[Piece]:
+    """Every window's Piece, in input order, as soon as its batch has run (documents are streamed).
+
+    join: pieces of one record or file that a reader cut for memory (meta["continues"]) are read
+    as one document, window by window across the cuts, without being joined in memory.
+    """
     num_stages = model.config.num_stages
     if num_stages == 0:
         raise ConfigError("this model has no chunking stages (an isotropic model): there is nothing to show")
     model = for_inference(model, torch.device(device) if device is not None else next(model.parameters()).device,
                           batch_tokens)
-    pending: deque[_Pending] = deque()
-    batch: list[tuple[_Pending, bytes, int]] = []  # (document, window bytes, bytes whose result it gives)
+    queue: deque[_Slot] = deque()  # in input order
+    batch: list[_Slot] = []
     batch_width = 0
 
     def run_batch():
         nonlocal batch, batch_width
         if not batch:
             return
-        results = forward_rows(model, [row for _, row, _ in batch], device, dtype)
-        for (entry, _, owned), raw in zip(batch, results):
-            entry.raw.append(raw)
+        results = forward_rows(model, [slot.row for slot in batch], device, dtype)
+        for slot, raw in zip(batch, results):
+            slot.raw = raw
             if reporter is not None:
-                reporter.advance(owned)  # each byte once, although overlapping windows read it twice
+                reporter.advance(slot.window.keep_end - slot.window.keep_start)  # each byte once
         batch, batch_width = [], 0
 
-    def finished() -> Iterator[Segmentation]:
-        while pending and pending[0].done:
-            entry = pending.popleft()
-            yield _assemble(entry, num_stages)
+    def ready() -> Iterator[Piece]:
+        while queue and queue[0].ready:
+            yield queue.popleft().piece()
 
-    for index, doc in enumerate(documents):
-        entry = _Pending(doc, index, plan_windows(len(doc.data), window, overlap))
-        pending.append(entry)
-        for win in entry.windows:
-            row = doc.data[win.start : win.end]
+    def enqueue(current: _Document, planned, last: bool = False) -> Iterator[Piece]:
+        nonlocal batch_width
+        for k, (win, row) in enumerate(planned):
+            slot = _Slot(current, win, row, last=last and k == len(planned) - 1)
+            queue.append(slot)
             width = max(batch_width, len(row) + 1)
             if batch and width * (len(batch) + 1) > batch_tokens:
                 run_batch()
                 width = len(row) + 1
-                yield from finished()
-            batch.append((entry, row, win.keep_end - win.keep_start))
+                yield from ready()
+            batch.append(slot)
             batch_width = width
-        yield from finished()
+
+    def close(current: _Document) -> Iterator[Piece]:
+        planned = current.planner.finish()
+        if planned:
+            yield from enqueue(current, planned, last=True)
+        else:
+            queue.append(_Slot(current))
+        yield from ready()
+
+    current: _Document | None = None
+    previous: Document | None = None
+    index = 0
+    for doc in documents:
+        if current is None or not (join and continues(previous, doc)):
+            if current is not None:
+                yield from close(current)
+            current = _Document(DocumentInfo(index, doc.name, doc.source, dict(doc.meta)), window, overlap, num_stages)
+            index += 1
+        else:
+            current.join(doc)
+        previous = doc
+        yield from enqueue(current, current.planner.feed(doc.data))
+    if current is not None:
+        yield from close(current)
     run_batch()
-    yield from finished()
+    yield from ready()
 
 
-def _assemble(entry: _Pending, num_stages: int) -> Segmentation:
-    n = len(entry.document.data)
-    if not entry.windows:  # an empty document
-        empty = [RawStage(torch.zeros(0, dtype=torch.int64), torch.zeros(0), torch.zeros(0, dtype=torch.bool))]
-        stages = stitch([Window(0, 0, 0, 0)], [empty * num_stages], num_stages)
-        return Segmentation(entry.document, stages, entry.index, windows=0)
-    stages = stitch(entry.windows, entry.raw, num_stages)
-    seg = Segmentation(entry.document, stages, entry.index, windows=len(entry.windows))
-    if len(entry.windows) > 1:
-        seg.seams = measure_agreement(entry.windows, entry.raw, num_stages)
-    assert len(stages[0]) == n, "every byte is a stage-0 element"
-    return seg
+def segment_documents(model: HNetLM, documents: Iterable[Document], **kw) -> Iterator[Segmentation]:
+    """The Segmentation of every document, in input order (documents are streamed; each is held whole
+    once it is done: for whole chromosomes use `segment_pieces`). Keywords: those of `segment_pieces`."""
+    assembler = Assembler()
+    for piece in segment_pieces(model, documents, join=kw.pop("join", False), **kw):
+        seg = assembler.add(piece)
+        if seg is not None:
+            yield seg
 
 
 def segment_bytes(model: HNetLM, data: bytes, name: str = "-", **kw) -> Segmentation:

@@ -1,5 +1,10 @@
 """Statistics of a segmentation, summed over documents: what `--stats` shows.
 
+Kept as running totals, fed one window's piece at a time (chunks counted when
+they close), so memory does not grow with the input; only the counter of the
+most frequent chunks is pruned when it grows too large (at that point the
+counts of rare chunks are approximate).
+
 Per stage: chunk count, compression L_{s+1}/L_s (chunks per element of the
 stage) and bytes per chunk, a chunk-length histogram (in bytes), and the
 most frequent chunks. For DNA also the base composition of all bases and of
@@ -14,7 +19,7 @@ from collections import Counter
 import torch
 
 from hnet_cli.chunk.display import escape_bytes
-from hnet_cli.chunk.segmentation import Segmentation
+from hnet_cli.chunk.pieces import Piece
 
 # Chunks longer than this are not counted among the most frequent (they rarely repeat,
 # and keeping them would make memory grow with the input).
@@ -57,35 +62,41 @@ class ChunkStats:
         self.composition: Counter = Counter()
         self.per_stage = {s: _StageStats() for s in stages}
 
-    def add(self, seg: Segmentation) -> None:
-        self.documents += 1
-        self.bytes += seg.length
-        data = seg.data
+    def add(self, piece: Piece) -> None:
+        """A window's piece of a document: its bytes, and the chunks it closed (running totals only)."""
+        self.documents += piece.last
+        self.bytes += len(piece.data)
         if self.sequence:
-            upper = data.upper()
+            upper = piece.data.upper()
             for base in BASES:
                 self.composition[base] += upper.count(base.encode())
-            self.composition["other"] += len(data) - sum(upper.count(b.encode()) for b in BASES)
-            ids = torch.frombuffer(bytearray(upper), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
-            is_gc = (ids == ord("G")) | (ids == ord("C"))
-            gc_cum = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(is_gc.to(torch.int64), 0)])
+            self.composition["other"] += len(upper) - sum(upper.count(b.encode()) for b in BASES)
         for s in self.stages:
             st = self.per_stage[s]
-            table = seg.chunk_table(s)
-            st.elements += len(seg.stages[s])
+            closed = piece.chunks[s]
+            table = closed.table
+            st.elements += len(piece.stages[s])
             st.chunks += len(table)
-            st.bytes += seg.length
+            st.bytes += len(piece.data)
+            if not len(table):
+                continue
             lengths = table.length.tolist()
-            starts = table.start.tolist()
+            base = int(table.start[0])
+            starts = [a - base for a in table.start.tolist()]  # in closed.data
+            data = closed.data
             st.lengths.update(lengths)
             for a, n in zip(starts, lengths):
                 if n <= MAX_COUNTED_CHUNK:
                     st.frequent[data[a : a + n]] += 1
             if len(st.frequent) > MAX_DISTINCT_CHUNKS:
                 st.frequent = Counter(dict(st.frequent.most_common(MAX_DISTINCT_CHUNKS // 2)))
-            if self.sequence and lengths:
+            if self.sequence:
+                upper = data.upper()
                 st.first_base.update(chr(upper[a]) if chr(upper[a]) in BASES else "other" for a in starts)
-                gc = (gc_cum[table.end] - gc_cum[table.start]).tolist()
+                ids = torch.frombuffer(bytearray(upper), dtype=torch.uint8)
+                is_gc = (ids == ord("G")) | (ids == ord("C"))
+                gc_cum = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(is_gc.to(torch.int64), 0)])
+                gc = (gc_cum[table.end - base] - gc_cum[table.start - base]).tolist()
                 for n, g in zip(lengths, gc):
                     bucket = length_bucket(n)
                     st.gc_by_bucket[bucket] += g

@@ -90,17 +90,65 @@ def to_document(raw: RawStage, win: Window) -> StageSegmentation:
     return StageSegmentation(start[keep], raw.boundary_prob[keep], raw.boundary[keep])
 
 
+class WindowPlanner:
+    """`plan_windows` for a document whose bytes arrive in pieces, its length n unknown until it ends.
+
+    Window k (starting at a_k) is the last one exactly when n <= a_k + W, so it is
+    known not to be the last as soon as more than a_k + W bytes have arrived. Only
+    the bytes from the next window's start on are kept (at most W plus a piece).
+    """
+
+    def __init__(self, window: int, overlap: int):
+        check_window(window, overlap)
+        self.window, self.overlap, self.stride = window, overlap, window - overlap
+        self._buf = bytearray()
+        self._buf_start = 0  # document byte of _buf[0]
+        self._next = 0  # a_k of the next window
+        self.count = 0  # windows planned so far
+
+    @property
+    def length(self) -> int:
+        """Bytes fed so far."""
+        return self._buf_start + len(self._buf)
+
+    def feed(self, data: bytes) -> list[tuple[Window, bytes]]:
+        """The windows these bytes complete (never the last one), with their bytes."""
+        self._buf += data
+        out = []
+        while self.length > self._next + self.window:
+            out.append(self._take(self._next + self.window, self._next + self.stride + self.overlap // 2))
+            self._next += self.stride
+            del self._buf[: self._next - self._buf_start]
+            self._buf_start = self._next
+        return out
+
+    def finish(self) -> list[tuple[Window, bytes]]:
+        """The last window (none for an empty document)."""
+        n = self.length
+        return [self._take(n, n)] if n else []
+
+    def _take(self, end: int, keep_end: int) -> tuple[Window, bytes]:
+        a = self._next
+        win = Window(a, end, 0 if self.count == 0 else a + self.overlap // 2, keep_end)
+        self.count += 1
+        return win, bytes(self._buf[a - self._buf_start : end - self._buf_start])
+
+
 def stitch(windows: list[Window], raw: list[list[RawStage]], num_stages: int) -> list[StageSegmentation]:
     """Each window's kept range, concatenated, per stage."""
     stages = []
     for s in range(num_stages):
-        parts = [to_document(raw[k][s], win) for k, win in enumerate(windows)]
-        stages.append(StageSegmentation(
-            torch.cat([p.element_start for p in parts]),
-            torch.cat([p.boundary_prob for p in parts]),
-            torch.cat([p.boundary for p in parts]),
-        ))
+        stages.append(concat_stages([to_document(raw[k][s], win) for k, win in enumerate(windows)]))
     return stages
+
+
+def concat_stages(parts: list[StageSegmentation]) -> StageSegmentation:
+    """Consecutive ranges of one stage as one."""
+    return StageSegmentation(
+        torch.cat([p.element_start for p in parts]),
+        torch.cat([p.boundary_prob for p in parts]),
+        torch.cat([p.boundary for p in parts]),
+    )
 
 
 def _starts_in(raw: RawStage, win: Window, lo: int, hi: int) -> set[int]:
@@ -110,21 +158,40 @@ def _starts_in(raw: RawStage, win: Window, lo: int, hi: int) -> set[int]:
     return set(start[chosen].tolist())
 
 
+class SeamMeter:
+    """Agreement of consecutive windows, measured seam by seam as the windows arrive (see WindowAgreement)."""
+
+    def __init__(self, num_stages: int):
+        self.num_stages = num_stages
+        self.seams = 0
+        self._scores: list[list[float]] = [[] for _ in range(num_stages)]
+        self._exact = [0] * num_stages
+        self._previous: tuple[Window, list[RawStage]] | None = None
+
+    def add(self, win: Window, raw: list[RawStage]) -> None:
+        """The next window of the document; compared on the second half of its overlap with the one before."""
+        if self._previous is not None:
+            self.seams += 1
+            before_win, before_raw = self._previous
+            lo, hi = win.keep_start, before_win.end
+            if lo < hi:  # else no overlap: nothing to compare
+                for s in range(self.num_stages):
+                    before = _starts_in(before_raw[s], before_win, lo, hi)
+                    after = _starts_in(raw[s], win, lo, hi)
+                    union = before | after
+                    self._scores[s].append(len(before & after) / len(union) if union else 1.0)
+                    self._exact[s] += before == after
+        self._previous = (win, raw)
+
+    def result(self) -> WindowAgreement:
+        return WindowAgreement(seams=self.seams,
+                               agreement=[sum(x) / len(x) if x else None for x in self._scores],
+                               exact_seams=list(self._exact))
+
+
 def measure_agreement(windows: list[Window], raw: list[list[RawStage]], num_stages: int) -> WindowAgreement:
     """Compare consecutive windows on the second half of each overlap (see WindowAgreement)."""
-    result = WindowAgreement(seams=len(windows) - 1, agreement=[None] * num_stages, exact_seams=[0] * num_stages)
-    for s in range(num_stages):
-        scores = []
-        exact = 0
-        for k in range(len(windows) - 1):
-            lo, hi = windows[k + 1].keep_start, windows[k].end
-            if lo >= hi:  # no overlap: nothing to compare
-                continue
-            before = _starts_in(raw[k][s], windows[k], lo, hi)
-            after = _starts_in(raw[k + 1][s], windows[k + 1], lo, hi)
-            union = before | after
-            scores.append(len(before & after) / len(union) if union else 1.0)
-            exact += before == after
-        result.agreement[s] = sum(scores) / len(scores) if scores else None
-        result.exact_seams[s] = exact
-    return result
+    meter = SeamMeter(num_stages)
+    for win, r in zip(windows, raw):
+        meter.add(win, r)
+    return meter.result()

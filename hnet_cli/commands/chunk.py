@@ -27,10 +27,10 @@ score = mean confidence x 1000); several stages become one track each.
 FILES: files, directories, globs or - (stdin); none = the domain's bundled
 sample. --domain: the one the run was trained on (RUN/run.json, with its
 reader options), else dna for FASTA/FASTQ file names, else text. DNA keeps
-runs of N (n_split=0) so BED covers whole records. A record is held in
-memory whole (14-28 bytes per base); for chromosomes add -D max_length=N
-to read it in pieces of N bases (coordinates stay exact; a chunk may then
-end where a piece ends).
+runs of N (n_split=0) so BED covers whole records. Output is written as
+each window is decided, so memory is bounded by the window and batch, not
+the record: a whole chromosome streams. -D max_length=N makes each piece of
+N bases its own document (a chunk may then end where a piece ends).
 
 Long documents are read in windows of --window bytes overlapping by
 --overlap and stitched at the middle of each overlap. A document that fits
@@ -81,8 +81,9 @@ def chunk_command(
                                         help="Only the first N bytes of the input (useful on big genomes)."),
     region: Optional[List[str]] = options.region(),
     regions: Optional[str] = options.regions(),
-    batch_tokens: int = typer.Option(65536, "--batch-tokens", metavar="T",
-                                     help="Positions per forward pass (windows and documents batched)."),
+    batch_tokens: Optional[int] = typer.Option(
+        None, "--batch-tokens", metavar="T",
+        help="Positions per forward pass (windows and documents batched) [default: 65536 on a GPU, 16384 on a CPU]."),
     device: str = options.device(),
     dtype: str = options.dtype(),
     shade: bool = typer.Option(False, "--shade", help="Terminal view: colour bytes by boundary probability."),

@@ -30,3 +30,22 @@ class Document:
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+def continues(prev: Document, doc: Document) -> bool:
+    """`doc` is the next piece of the record or file that a reader cut `prev` from (meta["continues"])."""
+    if not prev.meta.get("continues") or doc.source != prev.source:
+        return False
+    if doc.meta.get("record") != prev.meta.get("record"):
+        return False
+    if "offset" in prev.meta:
+        return doc.meta.get("offset") == prev.meta["offset"] + len(prev.data)
+    return True
+
+
+def joined_name(first: Document, length: int) -> str:
+    """The name of a document joined from pieces of `length` bytes in all: a record's range when known."""
+    if "record" in first.meta and "offset" in first.meta:
+        start = int(first.meta["offset"])
+        return f"{first.meta['record']}:{start}-{start + length}"
+    return first.name

@@ -120,6 +120,25 @@ class HNet(nn.Module):
         stage_out = StageOutput(route.boundary_prob, route.boundary_mask, route.selected_prob, info.mask)
         return x[..., :d_outer], [stage_out, *inner]
 
+    def decide(self, x: torch.Tensor, info: SeqInfo) -> list[StageOutput]:
+        """Only the chunking decisions of this and the inner stages, as `forward` makes them.
+
+        Stage s's boundaries depend on its encoder and routing module alone, and stage s+1's
+        on its encoder over stage s's chunks: the innermost network, the dechunking, the
+        decoders and the language-model head are not run (most of the work and of the
+        activations' memory in a small model).
+        """
+        if self.is_innermost:
+            return []
+        h = self.encoder(self._widen(x), info, None)
+        route: RoutingOutput = self.routing_module(h, info, None)
+        stage_out = StageOutput(route.boundary_prob, route.boundary_mask, route.selected_prob, info.mask)
+        if self.main_network.is_innermost:
+            return [stage_out]
+        h_chunks, info_next, _ = chunk(h, route.boundary_mask, info, self.chunk_budget)
+        del h
+        return [stage_out, *self.main_network.decide(h_chunks, info_next)]
+
     # ---------------------------------------------------------------- generation
     def new_cache(self, batch: int, device=None, dtype=torch.float32) -> HNetCache:
         if self.is_innermost:
@@ -263,6 +282,15 @@ class HNetLM(nn.Module):
             stages = [_unbatch_packed(s) for s in stages]
             x = x[0]
         return HNetOutput(logits=logits, stages=stages, hidden=x if return_hidden else None)
+
+    def decide(self, input_ids: torch.Tensor, mask: torch.Tensor | None = None) -> list[StageOutput]:
+        """The per-stage chunking decisions `forward(input_ids, mask).stages` holds, without the rest
+        of the model (see `HNet.decide`): what `hnet chunk` needs."""
+        if mask is None:
+            info = SeqInfo.from_mask(torch.ones(input_ids.shape, dtype=torch.bool, device=input_ids.device), True)
+        else:
+            info = SeqInfo.from_mask(mask)
+        return self.backbone.decide(self.embeddings(input_ids), info)
 
     def new_cache(self, batch: int, device=None, dtype=None) -> HNetCache:
         p = self.embeddings.weight

@@ -225,3 +225,18 @@ def test_norms_match_formula():
         g = x[1, t] * z[1, t] * torch.sigmoid(z[1, t])
         want = g / math.sqrt(float((g**2).mean()) + 1e-5) * w
         assert rel_err(ops.gated_rms_norm_ref(x, z, w)[1, t], want) <= TOL
+
+
+def test_ssd_reference_in_groups_of_chunks_is_the_same(monkeypatch):
+    """The intra-chunk matrices are made a group of chunks at a time: any group size, the same result."""
+    from hnet_cli.ops import ssd_ref
+
+    gen = torch.Generator().manual_seed(7)
+    b, l, h, p, n = 2, 150, 4, 8, 16
+    x, B, C = (torch.randn(*s, generator=gen) for s in ((b, l, h, p), (b, l, 1, n), (b, l, 1, n)))
+    dt, A = torch.rand(b, l, h, generator=gen) * 0.2, -torch.rand(h, generator=gen)
+    seq = torch.tensor([[0] * 70 + [1] * 80, [0] * 150])
+    whole = ssd_ref.ssd_scan_ref(x, dt, A, B, C, seq_idx=seq, chunk_size=16)
+    monkeypatch.setattr(ssd_ref, "REF_GROUP_ELEMENTS", b * h * 16 * 16 * 3)  # 3 of 10 chunks at a time
+    grouped = ssd_ref.ssd_scan_ref(x, dt, A, B, C, seq_idx=seq, chunk_size=16)
+    torch.testing.assert_close(grouped, whole, rtol=1e-6, atol=1e-6)

@@ -11,6 +11,8 @@ documents for the library. Only the chunking decisions are computed
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -34,6 +36,29 @@ DEFAULT_BATCH_TOKENS = 65536
 # dna-tiny encoder (bench/RESULTS.md, "hnet chunk on a whole genome"), so 16,384 positions keep
 # `hnet chunk` on a whole genome within 500 MB at about the same speed.
 CPU_BATCH_TOKENS = 16384
+
+
+def _glibc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_TRIM = _glibc_trim() if sys.platform.startswith("linux") else None
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system after a forward pass.
+
+    glibc keeps freed memory in its heaps, and small blocks allocated between a
+    pass's large activations (results, output lines) keep whole stretches of
+    it from being returned, so without this the resident size of a long run
+    creeps up well past what is alive (bench/RESULTS.md, "hnet chunk on a whole
+    genome"). One call per pass costs about a millisecond.
+    """
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def default_batch_tokens(device) -> int:
@@ -134,6 +159,43 @@ class _Slot:
         return self.document.piece(self.window, self.row, self.raw, self.last)
 
 
+class _Batches:
+    """Windows gathered into padded batches of at most `batch_tokens` positions; pieces out in input order."""
+
+    def __init__(self, model, batch_tokens: int, device, dtype, reporter):
+        self.model, self.batch_tokens, self.device, self.dtype, self.reporter = model, batch_tokens, device, dtype, reporter
+        self.queue: deque[_Slot] = deque()  # every slot, in input order
+        self.batch: list[_Slot] = []
+        self.width = 0
+
+    def add(self, slot: _Slot) -> Iterator[Piece]:
+        self.queue.append(slot)
+        if slot.window is None:
+            return
+        width = max(self.width, len(slot.row) + 1)
+        if self.batch and width * (len(self.batch) + 1) > self.batch_tokens:
+            yield from self.run()
+            width = len(slot.row) + 1
+        self.batch.append(slot)
+        self.width = width
+
+    def run(self) -> Iterator[Piece]:
+        """The pending batch through the model, then every piece that is ready."""
+        if self.batch:
+            results = forward_rows(self.model, [slot.row for slot in self.batch], self.device, self.dtype)
+            for slot, raw in zip(self.batch, results):
+                slot.raw = raw
+                if self.reporter is not None:
+                    self.reporter.advance(slot.window.keep_end - slot.window.keep_start)  # each byte once
+            self.batch, self.width = [], 0
+            release_freed_memory()
+        yield from self.ready()
+
+    def ready(self) -> Iterator[Piece]:
+        while self.queue and self.queue[0].ready:
+            yield self.queue.popleft().piece()
+
+
 def segment_pieces(
     model: HNetLM,
     documents: Iterable[Document],
@@ -156,63 +218,32 @@ def segment_pieces(
         raise ConfigError("this model has no chunking stages (an isotropic model): there is nothing to show")
     model = for_inference(model, torch.device(device) if device is not None else next(model.parameters()).device,
                           batch_tokens)
-    queue: deque[_Slot] = deque()  # in input order
-    batch: list[_Slot] = []
-    batch_width = 0
-
-    def run_batch():
-        nonlocal batch, batch_width
-        if not batch:
-            return
-        results = forward_rows(model, [slot.row for slot in batch], device, dtype)
-        for slot, raw in zip(batch, results):
-            slot.raw = raw
-            if reporter is not None:
-                reporter.advance(slot.window.keep_end - slot.window.keep_start)  # each byte once
-        batch, batch_width = [], 0
-
-    def ready() -> Iterator[Piece]:
-        while queue and queue[0].ready:
-            yield queue.popleft().piece()
-
-    def enqueue(current: _Document, planned, last: bool = False) -> Iterator[Piece]:
-        nonlocal batch_width
-        for k, (win, row) in enumerate(planned):
-            slot = _Slot(current, win, row, last=last and k == len(planned) - 1)
-            queue.append(slot)
-            width = max(batch_width, len(row) + 1)
-            if batch and width * (len(batch) + 1) > batch_tokens:
-                run_batch()
-                width = len(row) + 1
-                yield from ready()
-            batch.append(slot)
-            batch_width = width
+    batches = _Batches(model, batch_tokens, device, dtype, reporter)
 
     def close(current: _Document) -> Iterator[Piece]:
         planned = current.planner.finish()
-        if planned:
-            yield from enqueue(current, planned, last=True)
-        else:
-            queue.append(_Slot(current))
-        yield from ready()
+        for k, (win, row) in enumerate(planned):
+            yield from batches.add(_Slot(current, win, row, last=k == len(planned) - 1))
+        if not planned:  # an empty document
+            yield from batches.add(_Slot(current))
+        yield from batches.ready()
 
     current: _Document | None = None
     previous: Document | None = None
-    index = 0
     for doc in documents:
         if current is None or not (join and continues(previous, doc)):
             if current is not None:
                 yield from close(current)
+            index = 0 if current is None else current.info.index + 1
             current = _Document(DocumentInfo(index, doc.name, doc.source, dict(doc.meta)), window, overlap, num_stages)
-            index += 1
         else:
             current.join(doc)
         previous = doc
-        yield from enqueue(current, current.planner.feed(doc.data))
+        for win, row in current.planner.feed(doc.data):
+            yield from batches.add(_Slot(current, win, row))
     if current is not None:
         yield from close(current)
-    run_batch()
-    yield from ready()
+    yield from batches.run()
 
 
 def segment_documents(model: HNetLM, documents: Iterable[Document], **kw) -> Iterator[Segmentation]:

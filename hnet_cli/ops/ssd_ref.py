@@ -22,6 +22,8 @@ import torch.nn.functional as F
 
 
 REF_MAX_CHUNK = 64
+# Elements of the (b, chunks, h, Q, Q) intra-chunk matrices made at a time (4 MB in float32).
+REF_GROUP_ELEMENTS = 1 << 20
 
 
 def _per_head(t: torch.Tensor, nheads: int, dim: int) -> torch.Tensor:
@@ -83,11 +85,8 @@ def ssd_scan_ref(
 
     a_cum = torch.cumsum(dtc * A_[:, None], dim=-1)  # (b, c, h, Q): sum_{r <= t} dt_r A
 
-    decay = _intra_chunk_decay(a_cum, sc)  # L[t, s]  (b, c, h, t, s)
-
     xdt = xc * dtc[..., None]  # dt_s x_s  (b, c, h, Q, p)
-    CB = _per_head(Cc @ Bc.transpose(-1, -2), h, dim=2)  # C_t . B_s  (b, c, h, t, s)
-    y = (CB * decay) @ xdt  # (b, c, h, Q, p)
+    y = _intra_chunk(a_cum, sc, xdt, Bc, Cc, h)  # (b, c, h, Q, p)
 
     # State contributed by each chunk alone at its last position, from the positions of
     # the document that is current there: sum_s exp(a_end - a_s) dt_s x_s B_s^T.
@@ -136,6 +135,25 @@ def _padded_inputs(x, dt, B, C, dt_bias, dt_softplus: bool, seq_idx, pad: int, c
         C_ = F.pad(C_, (0, 0, 0, 0, 0, pad))
         seq = torch.cat([seq, seq[:, -1:].expand(b, pad)], dim=1)
     return x_, dt_, B_, C_, seq
+
+
+def _intra_chunk(a_cum, sc, xdt, Bc, Cc, h: int) -> torch.Tensor:
+    """y = (L o C B^T) (dt x) within each chunk: (b, c, h, Q, p).
+
+    The (t, s) matrices cost Q floats per position and head, several times over;
+    made for a group of chunks at a time they stay a few MB instead of growing with
+    the sequence (at 16,384 positions, 4 heads and Q = 64 each would be 17 MB, and
+    five are alive at once).
+    """
+    b, nchunks, _, Q, p = xdt.shape
+    y = torch.empty(b, nchunks, h, Q, p, dtype=xdt.dtype, device=xdt.device)
+    group = max(1, REF_GROUP_ELEMENTS // (b * h * Q * Q))
+    for c0 in range(0, nchunks, group):
+        part = slice(c0, c0 + group)
+        decay = _intra_chunk_decay(a_cum[:, part], sc[:, part])  # L[t, s]  (b, c, h, t, s)
+        CB = _per_head(Cc[:, part] @ Bc[:, part].transpose(-1, -2), h, dim=2)  # C_t . B_s  (b, c, h, t, s)
+        y[:, part] = (CB * decay) @ xdt[:, part]
+    return y
 
 
 def _intra_chunk_decay(a_cum: torch.Tensor, sc: torch.Tensor) -> torch.Tensor:

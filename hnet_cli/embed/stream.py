@@ -14,11 +14,12 @@ bytes of left context), so memory holds a batch of windows, never a genome:
     pooled      one vector per document: mean over its bytes (`mean`), the last
                 byte's (`last`), or mean over its chunks (`chunk-mean`)
 
-With `rc_average` (a double-stranded domain: pass its `reverse_strand`), the other strand is embedded too and, per byte,
-base j's vector is averaged with that of its partner n-1-j on the other strand
-(the forward pass sees what lies left of a base, the reverse one what lies
-right of it); pooled vectors average the two strands' pools. Per-byte averaging
-holds one document's two strands in memory (n x d floats each).
+With `rc_average` (a double-stranded domain: pass its `reverse_strand`), the
+other strand is embedded too and, per byte, base j's vector is averaged with
+that of its partner n-1-j on the other strand (the forward pass sees what lies
+left of a base, the reverse one what lies right of it); pooled vectors average
+the two strands' pools. Per-byte averaging holds one document's two strands in
+memory (n x d floats each).
 
 Rows come out in reading order, with record coordinates (offset added).
 """

@@ -26,9 +26,9 @@ def csv_text(report: EvalReport) -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
 
-    def row(m, perturbation, scope, source, name, score: Score, **extra):
+    def row(label, path, perturbation, scope, source, name, score: Score, **extra):
         writer.writerow({
-            "model": m.label, "path": m.path, "perturbation": perturbation, "scope": scope, "source": source, "name": name,
+            "model": label, "path": path, "perturbation": perturbation, "scope": scope, "source": source, "name": name,
             "documents": score.documents, "bytes": score.bytes, "units": score.units, "bits": _fmt_csv(score.bits),
             "bpb": _fmt_csv(score.bpb), "bits_per_unit": _fmt_csv(score.bits_per_unit),
             **{k: _fmt_csv(v) if isinstance(v, float) else v for k, v in extra.items()},
@@ -38,21 +38,17 @@ def csv_text(report: EvalReport) -> str:
         passes = [("clean", m.clean)] + list(m.perturbed.items())
         for name, p in passes:
             delta = p.corpus.bpb - m.clean.corpus.bpb if name != "clean" else ""
-            row(m, name, "corpus", "", "", p.corpus,
+            row(m.label, m.path, name, "corpus", "", "", p.corpus,
                 bits_per_original_byte=p.bits_per_original_byte, delta_bpb=delta,
                 compression=";".join(f"{s.compression:.6g}" for s in p.stages), bpic=p.bpic,
                 bytes_per_second=p.bytes_per_second)
             for source, score in p.files.items():
-                row(m, name, "file", source, "", score)
+                row(m.label, m.path, name, "file", source, "", score)
             for r in p.records:
-                row(m, name, "record", r.source, r.name, r.score)
+                row(m.label, m.path, name, "record", r.source, r.name, r.score)
     ys = report.yardstick
     if ys is not None:  # the baseline scored on the same bytes: one corpus row, no model path
-        writer.writerow({
-            "model": f"{ys.name} (yardstick)", "path": "", "perturbation": "clean", "scope": "corpus", "source": "",
-            "name": "", "documents": ys.score.documents, "bytes": ys.bytes, "units": ys.units,
-            "bits": _fmt_csv(ys.score.bits), "bpb": _fmt_csv(ys.bpb), "bits_per_unit": _fmt_csv(ys.bits_per_unit),
-        })
+        row(f"{ys.name} (yardstick)", "", "clean", "corpus", "", "", ys.score)
     return buf.getvalue()
 
 

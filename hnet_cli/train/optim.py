@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hnet_cli.model.dynamic_chunking import RoutingModule
 from hnet_cli.model.hnet import HNet, HNetLM
 
 
@@ -34,22 +35,19 @@ def parameter_stages(model: HNetLM) -> dict[str, int]:
     return {name: stage_of.get(id(p), 0) for name, p in model.named_parameters()}
 
 
-def _is_routing(name: str) -> bool:
-    return ".routing_module." in f".{name}"
-
-
 def build_optimizer(model: HNetLM, lr: float, weight_decay: float, betas=(0.9, 0.95), eps: float = 1e-8,
                     lr_multipliers: list[float] | None = None,
                     routing_lr_multiplier: float = 1.0) -> torch.optim.AdamW:
     num_stages = model.config.num_stages
     multipliers = list(lr_multipliers) if lr_multipliers is not None else [1.0] * (num_stages + 1)
     stages = parameter_stages(model)
+    routing_params = {id(p) for m in model.modules() if isinstance(m, RoutingModule) for p in m.parameters()}
     groups: dict[tuple[int, bool, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         decay = p.dim() >= 2
-        routing = routing_lr_multiplier != 1.0 and _is_routing(name)  # one group per stage unless asked
+        routing = routing_lr_multiplier != 1.0 and id(p) in routing_params  # one group per stage unless asked
         groups.setdefault((stages[name], decay, routing), []).append(p)
     param_groups = []
     for (stage, decay, routing), params in sorted(groups.items()):

@@ -80,7 +80,9 @@ def test_pieces_assemble_to_the_stitched_segmentation(models):
         out = seg.add(piece)
     for s in range(2):
         assert torch.equal(out.stages[s].element_start, whole[s].element_start)
-        assert torch.equal(out.stages[s].boundary_prob, whole[s].boundary_prob)
+        # batched with other windows, the same rows go through matmuls of other shapes:
+        # equal up to float32 rounding (a few ulp), not bit for bit on every CPU
+        torch.testing.assert_close(out.stages[s].boundary_prob, whole[s].boundary_prob, rtol=0, atol=1e-6)
     assert out.data == doc.data and out.windows == len(windows) and out.seams.seams == len(windows) - 1
 
 

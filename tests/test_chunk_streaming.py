@@ -200,3 +200,14 @@ def test_the_first_bed_line_is_written_before_the_record_ends(models, tmp_path, 
     assert out.first_write_at is not None and out.first_write_at <= 500  # after the first window of 6000 bases
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("chr1\t0\t") and lines[-1].split("\t")[2] == "6000"
+
+
+def test_large_blocks_get_their_own_mappings_on_glibc(monkeypatch):
+    """The fixed mmap threshold that keeps a whole-genome run flat applies on glibc, and yields to the user's."""
+    from hnet_cli.chunk import heap
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert heap.map_large_blocks() is (heap._LIBC is not None)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert heap.map_large_blocks() is False
+    heap.release_freed_memory()  # callable everywhere

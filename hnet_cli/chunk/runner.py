@@ -11,14 +11,13 @@ documents for the library. Only the chunking decisions are computed
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import torch
 
+from hnet_cli.chunk.heap import map_large_blocks, release_freed_memory
 from hnet_cli.chunk.pieces import Assembler, ChunkCloser, DocumentInfo, Piece, empty_stage
 from hnet_cli.chunk.segmentation import Segmentation
 from hnet_cli.chunk.windows import RawStage, SeamMeter, Window, WindowPlanner, to_document
@@ -36,29 +35,6 @@ DEFAULT_BATCH_TOKENS = 65536
 # dna-tiny encoder (bench/RESULTS.md, "hnet chunk on a whole genome"), so 16,384 positions keep
 # `hnet chunk` on a whole genome within 500 MB at about the same speed.
 CPU_BATCH_TOKENS = 16384
-
-
-def _glibc_trim():
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
-
-
-_TRIM = _glibc_trim() if sys.platform.startswith("linux") else None
-
-
-def release_freed_memory() -> None:
-    """Hand the heap's free pages back to the system after a forward pass.
-
-    glibc keeps freed memory in its heaps, and small blocks allocated between a
-    pass's large activations (results, output lines) keep whole stretches of
-    it from being returned, so without this the resident size of a long run
-    creeps up well past what is alive (bench/RESULTS.md, "hnet chunk on a whole
-    genome"). One call per pass costs about a millisecond.
-    """
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 def default_batch_tokens(device) -> int:
@@ -216,8 +192,10 @@ def segment_pieces(
     num_stages = model.config.num_stages
     if num_stages == 0:
         raise ConfigError("this model has no chunking stages (an isotropic model): there is nothing to show")
-    model = for_inference(model, torch.device(device) if device is not None else next(model.parameters()).device,
-                          batch_tokens)
+    run_on = torch.device(device) if device is not None else next(model.parameters()).device
+    if run_on.type == "cpu":
+        map_large_blocks()  # window activations mapped whole, so memory stays at the window's (heap.py)
+    model = for_inference(model, run_on, batch_tokens)
     batches = _Batches(model, batch_tokens, device, dtype, reporter)
 
     def close(current: _Document) -> Iterator[Piece]:

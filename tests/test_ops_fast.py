@@ -142,6 +142,42 @@ def test_registry_picks_the_fast_path_that_applies():
         assert registry.select("attention", q, q, q).name == "reference"
 
 
+def test_one_off_forwards_pass_over_paths_compiled_per_shape():
+    """Under without_compilation, flex and the compiled conv give way to what applies next; a forced backend stays."""
+    q = _fake((2, 512, 16, 64))
+    x = _fake((2, 512, 96))
+    conv_w = _fake((96, 4))
+    with registry.without_compilation():
+        if not fast_attention.HAVE_FLASH_ATTN:
+            assert registry.select("attention", q, q, q, window=127).name == "reference"  # flex passed over
+            assert registry.select("attention", q, q, q).name == "sdpa"  # not compiled: still chosen
+        want = "causal_conv1d" if fast_conv.HAVE_CAUSAL_CONV1D else "reference"
+        assert registry.select("causal_conv1d", x, conv_w).name == want
+        with registry.backend("flex"):
+            assert registry.select("attention", q, q, q, window=127).name == "flex"
+    compiled = {i.name for op in ("attention", "causal_conv1d") for i in registry._REGISTRY[op] if i.compiles}
+    assert compiled == {"flex", "compiled"}
+
+
+def test_generation_prefills_short_prompts_without_compiling(monkeypatch):
+    from hnet_cli.generate import Prompt, SamplingParams, engine, generate
+
+    model = tiny_model(1, seed=3)
+    seen = []
+    forward = type(model).forward
+
+    def spy(self, *args, **kwargs):
+        seen.append(bool(registry._NO_COMPILATION))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", spy)
+    params = SamplingParams(temperature=0.0, max_bytes=3)
+    generate(model, [Prompt(b"ACGT" * 8, "1", 0)], params)
+    monkeypatch.setattr(engine, "UNCOMPILED_PREFILL_MAX", 8)
+    generate(model, [Prompt(b"ACGT" * 8, "1", 0)], params)
+    assert seen == [True, False]
+
+
 def test_fast_paths_are_listed_and_cpu_tensors_take_the_reference():
     names = ops.implementations()
     assert names["ssd_scan"][0] == "mamba_ssm" and names["attention"][-1] == "reference"

@@ -23,12 +23,14 @@ Samples.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
 
+from hnet_cli import ops
 from hnet_cli.generate.cache_rows import select_rows
 from hnet_cli.generate.prompts import Prompt
 from hnet_cli.generate.sampling import RowUniforms, SamplingParams, allowed_bias, next_bytes, sample_seed
@@ -168,6 +170,12 @@ def generate(model, prompts: Sequence[Prompt], params: SamplingParams, **kwargs)
     return sorted(samples, key=lambda s: s.number)
 
 
+# Prompts up to this many positions are prefilled without per-shape compiled kernels: each
+# prompt length (and each stage's chunk count) is a new shape, and compiling for it takes
+# seconds, where the uncompiled paths take milliseconds (hnet_cli.ops.registry).
+UNCOMPILED_PREFILL_MAX = 16384
+
+
 def _prefill(model, prompts: list[Prompt], device):
     """One forward over BOS + prompt of each row; returns (cache, next-byte logits (u, 256))."""
     sequences = [bytes((BOS,)) + p.data for p in prompts]
@@ -178,7 +186,9 @@ def _prefill(model, prompts: list[Prompt], device):
     mask = torch.arange(ids.shape[1])[None] < lengths[:, None]
     ids, mask, lengths = ids.to(device), mask.to(device), lengths.to(device)
     cache = model.new_cache(len(sequences))
-    out = model(ids, mask=mask, cache=cache)
+    one_off = ids.shape[1] <= UNCOMPILED_PREFILL_MAX
+    with ops.without_compilation() if one_off else contextlib.nullcontext():
+        out = model(ids, mask=mask, cache=cache)
     logits = out.logits[torch.arange(len(sequences), device=device), lengths - 1]
     return cache, logits
 

@@ -8,6 +8,12 @@ highest-priority implementation whose predicate accepts the inputs.
 
 Users and tests can force the reference everywhere with the environment
 variable `HNET_OPS=reference` or, in code, `with ops.backend("reference"): ...`.
+
+Some fast paths are code that `torch.compile` generates for each new input
+shape (`compiles=True`): seconds per shape, paid back over many calls at that
+shape. A one-off forward at a shape never seen before (a generation prompt)
+runs inside `without_compilation()`, which passes them over for the next
+implementation that applies.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 _FORCED: list[str] = []
+_NO_COMPILATION: list[bool] = []
 
 
 @dataclass
@@ -27,16 +34,18 @@ class Implementation:
     fn: Callable
     applies: Callable[..., bool]  # same arguments as fn; True if this implementation can run them
     priority: int
+    compiles: bool = False  # torch.compile builds it per input shape (see the module docstring)
 
 
 _REGISTRY: dict[str, list[Implementation]] = {}
 
 
-def register(op: str, name: str, fn: Callable, applies: Callable[..., bool] | None = None, priority: int = 0):
+def register(op: str, name: str, fn: Callable, applies: Callable[..., bool] | None = None, priority: int = 0,
+             compiles: bool = False):
     """Add an implementation of `op`. The reference registers with priority 0 and applies always."""
     impls = _REGISTRY.setdefault(op, [])
     impls[:] = [i for i in impls if i.name != name]
-    impls.append(Implementation(op, name, fn, applies or (lambda *a, **k: True), priority))
+    impls.append(Implementation(op, name, fn, applies or (lambda *a, **k: True), priority, compiles))
     impls.sort(key=lambda i: -i.priority)
 
 
@@ -56,6 +65,16 @@ def backend(name: str):
         _FORCED.pop()
 
 
+@contextlib.contextmanager
+def without_compilation():
+    """Inside the block, implementations that compile per shape are not chosen (a forced backend still is)."""
+    _NO_COMPILATION.append(True)
+    try:
+        yield
+    finally:
+        _NO_COMPILATION.pop()
+
+
 def select(op: str, *args, **kwargs) -> Implementation:
     impls = _REGISTRY[op]
     forced = forced_backend()
@@ -65,7 +84,10 @@ def select(op: str, *args, **kwargs) -> Implementation:
                 return impl
         # A forced fast path that does not implement this op falls back to the reference.
         return next(i for i in impls if i.name == "reference")
+    skip_compiled = bool(_NO_COMPILATION)
     for impl in impls:
+        if skip_compiled and impl.compiles:
+            continue
         if impl.applies(*args, **kwargs):
             return impl
     raise RuntimeError(f"no implementation of {op} applies")  # unreachable: the reference always applies

@@ -149,10 +149,14 @@ def infer(args, model: Path, tmp: Path, save=lambda res: None) -> dict:
     ]:
         # The first run fills the compile and tuning caches; the marginal rate compares two runs
         # that both find them (otherwise the 3x run, second, pays less start-up than the 1x).
+        # Dynamo logs each recompilation (a new shape reaching a compiled block): their count in the
+        # 3x run says whether shapes still vary from batch to batch once the caches are warm.
+        logged = {**os.environ, "TORCH_LOGS": "recompiles"}
         t0, _, err0, rc0, _ = run(cmd_of(one), args.timeout)
         t1, out1, err1, rc1, _ = run(cmd_of(one), args.timeout)
-        t3, out3, err3, rc3, _ = run(cmd_of(three), args.timeout)
+        t3, out3, err3, rc3, _ = run(cmd_of(three), args.timeout, env=logged)
         entry = {"seconds_first": t0, "seconds_1x": t1, "seconds_3x": t3, "returncode": [rc0, rc1, rc3],
+                 "recompiles_3x": err3.count("Recompiling function"),
                  "whole_command_bytes_per_s": n1 / t1,
                  "steady_bytes_per_s": (n3 - n1) / (t3 - t1) if t3 > t1 else None}
         if name == "eval" and rc1 == 0:

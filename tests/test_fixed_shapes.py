@@ -2,7 +2,7 @@
 
 `FixedShapeModel` pads rows to a bucketed length and a fixed row count and rounds
 chunk sequences up to a multiple of 256; every row is still computed as if alone.
-Checked on the CPU (no compilation) against the plain model and through the jobs:
+Checked on the CPU (no compilation) against the plain model (forward and `decide`) and through the jobs:
 `hnet eval`'s bits and `hnet chunk`'s boundaries are unchanged (<= 1e-6 relative).
 """
 
@@ -46,6 +46,14 @@ def test_rows_equal_the_plain_model(stages):
         assert torch.equal(g.valid[:, :n], w.valid) and not g.valid[:, n:].any()
         assert torch.equal(g.boundary_mask[:, :n] & g.valid[:, :n], w.boundary_mask & w.valid)
         assert rel_err(g.boundary_prob[:, :n][w.valid], w.boundary_prob[w.valid]) <= 1e-5
+    # decide (what hnet chunk runs): the same decisions as the forward pass at the same fixed shapes
+    with torch.no_grad():
+        decided = _fixed(model, 2048).decide(ids, mask=mask)
+    assert len(decided) == stages
+    for d, g in zip(decided, got.stages):
+        assert d.boundary_prob.shape == g.boundary_prob.shape and torch.equal(d.valid, g.valid)
+        assert torch.equal(d.boundary_mask & d.valid, g.boundary_mask & g.valid)
+        assert rel_err(d.boundary_prob[d.valid], g.boundary_prob[g.valid]) <= 1e-6
     # chunk sequences are rounded up to a multiple of 256 slots
     for stage in chunking_stages(model):
         assert stage.chunk_budget is not None and stage.chunk_budget.multiple == 256

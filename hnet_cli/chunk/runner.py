@@ -6,7 +6,8 @@ batch, padding at the end, at most `batch_tokens` positions per pass
 (counting padding). Each window's result comes back as a `Piece` as soon as
 its batch has run (`segment_pieces`); `segment_documents` assembles whole
 documents for the library. Only the chunking decisions are computed
-(`HNetLM.decide`): no inner network, decoder or language-model head.
+(`HNetLM.decide`): no inner network, decoder or language-model head, on GPUs
+too (`FixedShapeModel.decide`, at the fixed shapes eval uses).
 """
 
 from __future__ import annotations
@@ -55,9 +56,8 @@ def forward_rows(model: HNetLM, rows: list[bytes], device=None, dtype=torch.floa
         if row:
             ids[i, 1 : len(row) + 1] = torch.frombuffer(bytearray(row), dtype=torch.uint8).long()
         mask[i, : len(row) + 1] = True
-    decide = getattr(model, "decide", None)  # the boundaries alone (a wrapped GPU model runs it all)
     with autocast(device, dtype):
-        decided = decide(ids.to(device), mask=mask.to(device)) if decide else model(ids.to(device), mask=mask.to(device)).stages
+        decided = model.decide(ids.to(device), mask=mask.to(device))  # the boundaries alone
     stages = [(st.boundary_prob.float().cpu(), st.boundary_mask.cpu(), st.valid.sum(1).cpu()) for st in decided]
     del decided
     results = []

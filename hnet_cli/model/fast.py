@@ -170,7 +170,8 @@ class FixedShapeModel(nn.Module):
     def num_stages(self) -> int:
         return self.model.num_stages
 
-    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None = None) -> HNetOutput:
+    def _padded(self, input_ids: torch.Tensor, mask: torch.Tensor | None):
+        """ids and mask padded to the fixed shape (R, L), with the real rows' b and length l."""
         b, l = input_ids.shape
         if mask is None:
             mask = torch.ones_like(input_ids, dtype=torch.bool)
@@ -181,12 +182,24 @@ class FixedShapeModel(nn.Module):
         full_mask = mask.new_zeros(R, L)
         ids[:b, :l], full_mask[:b, :l] = input_ids, mask
         ids[b:], full_mask[b:] = ids[:1], full_mask[:1]
-        out = self.model(ids, mask=full_mask)
+        return ids, full_mask, b, l
+
+    @staticmethod
+    def _cut(stages: list[StageOutput], b: int, l: int) -> list[StageOutput]:
         # Stage 0 decisions are per position (cut to l); inner stages' sequences keep their length.
-        stages = [StageOutput(*(t[:b, :l] if s == 0 else t[:b] for t in
-                                (st.boundary_prob, st.boundary_mask, st.selected_prob, st.valid)))
-                  for s, st in enumerate(out.stages)]
-        return HNetOutput(logits=out.logits[:b, :l], stages=stages)
+        return [StageOutput(*(t[:b, :l] if s == 0 else t[:b] for t in
+                              (st.boundary_prob, st.boundary_mask, st.selected_prob, st.valid)))
+                for s, st in enumerate(stages)]
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None = None) -> HNetOutput:
+        ids, full_mask, b, l = self._padded(input_ids, mask)
+        out = self.model(ids, mask=full_mask)
+        return HNetOutput(logits=out.logits[:b, :l], stages=self._cut(out.stages, b, l))
+
+    def decide(self, input_ids: torch.Tensor, mask: torch.Tensor | None = None) -> list[StageOutput]:
+        """`model.decide` (the chunking decisions alone, what `hnet chunk` needs) at the fixed shapes."""
+        ids, full_mask, b, l = self._padded(input_ids, mask)
+        return self._cut(self.model.decide(ids, mask=full_mask), b, l)
 
 
 def for_inference(model: nn.Module, device: torch.device, tokens_per_pass: int) -> nn.Module:

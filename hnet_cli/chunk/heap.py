@@ -13,7 +13,7 @@ well above its live tensors (bench/RESULTS.md, "hnet chunk on a whole genome"):
   are carved from the heap, where they fragment. `map_large_blocks` fixes the
   threshold at 1 MB, which also switches the dynamic adjustment off: every
   activation tensor is mapped and unmapped whole. On the 200 kb benchmark this
-  took the peak from 492 to 426 MB at the same speed.
+  took the peak from 492 to 425 MB at about the same speed.
 
 No library wraps mallopt/malloc_trim; both are two-line ctypes calls.
 """
@@ -21,6 +21,7 @@ No library wraps mallopt/malloc_trim; both are two-line ctypes calls.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 M_MMAP_THRESHOLD = -3  # mallopt parameter number, <malloc.h>
@@ -52,8 +53,6 @@ def map_large_blocks() -> bool:
     Process-wide and permanent; called when a CPU chunk run starts (a GPU run's
     activations live on the device). MALLOC_MMAP_THRESHOLD_ in the environment wins.
     """
-    import os
-
     if _LIBC is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     return bool(_LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))

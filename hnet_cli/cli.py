@@ -24,6 +24,7 @@ HELP = """H-Nets: byte-level language models that learn their own tokenization.
 
 Examples:
 
+\b
   hnet train --domain dna                     # train on the bundled lambda phage genome
   hnet chunk --model runs/dna genome.fa       # show the chunks the model learned
   hnet eval runs/dna held_out.fa.gz           # bits per base on held-out data

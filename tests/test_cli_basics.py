@@ -36,6 +36,17 @@ def test_every_command_help_shows_an_example(capsys):
         assert "Examples" in out and f"hnet {name}" in out, f"`hnet {name} --help` shows no example"
 
 
+def test_examples_keep_one_command_per_line(capsys):
+    """Help text is rewrapped unless a paragraph is marked verbatim; examples must not run together."""
+    from hnet_cli.cli import COMMAND_MODULES
+
+    for args in [[], *([name] for name in COMMAND_MODULES)]:
+        assert main([*args, "--help"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        for line in lines:
+            assert line.count("hnet ") <= 1 or "torchrun" in line or "|" in line, f"hnet {' '.join(args)} --help: {line!r}"
+
+
 def test_shell_completion_is_offered(capsys):
     assert main(["--help"]) == 0
     assert "--install-completion" in capsys.readouterr().out

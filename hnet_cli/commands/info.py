@@ -19,6 +19,7 @@ when it records them (runs and our checkpoints do), else at 0.25 per stage and
 
 Examples:
 
+\b
   hnet info runs/dna
   hnet info hnet_1stage_L.pt --config config_hnet_1stage_L.json
   hnet info config_hnet_2stage_XL.json --compression 0.2,0.4 --json

@@ -42,10 +42,7 @@ from torch import nn
 from hnet_cli.model.block import Block
 from hnet_cli.model.dynamic_chunking import ChunkBudget
 from hnet_cli.model.hnet import HNet, HNetOutput, StageOutput
-
-# Every (block kind, width, sequence shape) is one compiled entry; the default
-# limit of 8 per code object would silently fall back to eager in deep H-Nets.
-DYNAMO_CACHE_LIMIT = 64
+from hnet_cli.ops.compile_boundary import raise_compile_cache_limits
 
 
 def chunking_stages(model: nn.Module) -> list[HNet]:
@@ -71,16 +68,6 @@ def set_chunk_budget(model: nn.Module, fractions: float | Sequence[float] | None
         raise ValueError(f"need one chunk budget per chunking stage ({len(stages)}), got {len(fractions)}")
     for stage, fraction in zip(stages, fractions):
         stage.chunk_budget = ChunkBudget(float(fraction), multiple)
-
-
-def raise_compile_cache_limits() -> None:
-    """Room for one compiled entry per (block kind, width, shape); see DYNAMO_CACHE_LIMIT."""
-    import torch._dynamo
-
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, DYNAMO_CACHE_LIMIT)
-    limit = getattr(torch._dynamo.config, "accumulated_cache_size_limit", None)
-    if limit is not None:
-        torch._dynamo.config.accumulated_cache_size_limit = max(limit, 4 * DYNAMO_CACHE_LIMIT)
 
 
 def record_chunk_slots(model: nn.Module) -> None:

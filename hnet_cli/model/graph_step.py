@@ -15,8 +15,9 @@ import torch
 
 from hnet_cli.model.attention import reserve_positions
 from hnet_cli.model.cache_tree import cache_leaves
-from hnet_cli.model.fast import compiled_block_step, raise_compile_cache_limits
+from hnet_cli.model.fast import compiled_block_step
 from hnet_cli.model.hnet import HNetCache, HNetLM, HNetOutput
+from hnet_cli.ops.compile_boundary import raise_compile_cache_limits
 
 
 def dense_step(model: HNetLM, input_ids: torch.Tensor, cache: HNetCache, block_step=None) -> HNetOutput:

@@ -26,7 +26,7 @@ import weakref
 import torch
 import torch.nn.functional as F
 
-from hnet_cli.ops.compile_boundary import not_traced
+from hnet_cli.ops.compile_boundary import not_traced, raise_compile_cache_limits
 
 # FlexAttention arrived in torch 2.5. Importing it costs seconds (it pulls in the
 # compiler stack), so it is only looked up here and imported on first use.
@@ -129,8 +129,11 @@ def _flex_for(device_type: str):
     from torch.nn.attention.flex_attention import flex_attention
 
     # On GPUs flex_attention runs fused only when compiled. Elsewhere (CPU
-    # tests of the masks) its eager form computes the same function.
+    # tests of the masks) its eager form computes the same function. Each shape
+    # and grad mode is one compiled entry; past the limit Dynamo would run the
+    # unfused form, whose (l x l) scores run out of memory at training lengths.
     if device_type == "cuda":
+        raise_compile_cache_limits()
         return torch.compile(flex_attention, dynamic=False)
     return flex_attention
 

@@ -10,7 +10,7 @@ from hnet_cli.errors import CheckpointError, ConfigError
 from hnet_cli.model import HNetConfig, HNetLM, save_model
 from hnet_cli.model.checkpoint import load
 
-from model_helpers import random_bytes, tiny_model
+from model_helpers import random_bytes, tiny_config, tiny_model
 
 GOOD = {
     "arch_layout": ["m2", ["T2"], "m2"], "d_model": [64, 128], "d_intermediate": [0, 256],
@@ -144,3 +144,28 @@ def test_a_file_that_is_not_a_checkpoint(tmp_path):
     f.write_text("hello")
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         load(f)
+
+
+def test_loading_a_model_on_the_cpu_does_not_start_the_compiler(tmp_path):
+    """Building the skeleton to load into runs no initialisers: initialising meta tensors imports
+    torch._dynamo (about a second of every CPU command's start-up)."""
+    import subprocess
+    import sys
+
+    save_model(tiny_model(2, seed=1), tmp_path / "ck")
+    code = ("import sys, hnet_cli\n"
+            f"m = hnet_cli.load({str(tmp_path / 'ck')!r})\n"
+            "print(sum(p.numel() for p in m.parameters()), 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(sum(p.numel() for p in tiny_model(2, seed=1).parameters())), "False"]
+
+
+def test_skeleton_has_the_shapes_and_leaves_initialisers_as_they_were():
+    from hnet_cli.model.skeleton import skeleton
+
+    init_fns = {name: getattr(torch.nn.init, name) for name in ("normal_", "uniform_", "kaiming_uniform_")}
+    built = skeleton(HNetLM, tiny_config(2))
+    reference = HNetLM(tiny_config(2))
+    assert {n: p.shape for n, p in built.named_parameters()} == {n: p.shape for n, p in reference.named_parameters()}
+    assert all(p.is_meta for p in built.parameters())
+    assert all(getattr(torch.nn.init, name) is fn for name, fn in init_fns.items())

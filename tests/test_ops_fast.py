@@ -97,16 +97,16 @@ def test_block_masks_are_shared_within_a_batch_and_never_across_batches():
     assert dense is None or dense.shape[-1] >= 1
 
 
-def test_compiled_flex_attention_keeps_room_for_every_shape(monkeypatch):
+def test_compiled_flex_attention_keeps_room_for_every_shape():
     """Past Dynamo's default 8 entries FlexAttention would run unfused (scores of l x l floats): the
     GPU path raises the limit before compiling, so that one process can train and score several models."""
     import torch._dynamo
 
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
-    monkeypatch.setattr(config, name, 8)
-    fast_attention._flex_for.__wrapped__("cuda")  # compiles lazily: nothing runs on this machine
-    assert getattr(config, name) >= 64
+    with config.patch(**{name: 8}):  # restored on leaving, whatever the test did
+        fast_attention._flex_for.__wrapped__("cuda")  # compiles lazily: nothing runs on this machine
+        assert getattr(config, name) >= 64
 
 
 @needs_cuda

@@ -32,6 +32,7 @@ from hnet_cli.model import hub
 from hnet_cli.model.config import HNetConfig, load_config
 from hnet_cli.model.hnet import BOS, EOS, HNetLM
 from hnet_cli.model.memory import check_fits
+from hnet_cli.model.skeleton import skeleton
 from hnet_cli.model.weights import (
     INDEX_NAME,
     WEIGHTS_NAME,
@@ -230,7 +231,7 @@ def load(path: str | Path, config=None, device="cpu", dtype=None) -> HNetLM:
     files = locate(path)
     cfg = _architecture(files, config)
     metadata = read_metadata(files)
-    model = HNetLM(cfg, device="meta")
+    model = skeleton(HNetLM, cfg)
     check_fits(cfg, device, source=str(path), parameters=sum(p.numel() for p in model.parameters()))
     model = model.to_empty(device=device)
     model.tie_weights()

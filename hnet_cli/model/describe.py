@@ -25,6 +25,7 @@ from hnet_cli.model.config import HNetConfig, load_config
 from hnet_cli.model.flops import count_parameters, forward_flops_per_byte
 from hnet_cli.model.hnet import HNetLM
 from hnet_cli.model.memory import device_memory, estimate
+from hnet_cli.model.skeleton import skeleton
 
 DEFAULT_SEQ_LEN = 8192  # the paper's context
 DEFAULT_COMPRESSION = 0.25  # per stage, when nothing better is known
@@ -91,7 +92,7 @@ def describe(source, config=None, seq_len: int | None = None, compression: list[
     """
     check_shape_arguments(DEFAULT_SEQ_LEN if seq_len is None else seq_len, compression)
     cfg, described = _config_and_description(source, config)
-    model = HNetLM(cfg, device="meta")
+    model = skeleton(HNetLM, cfg)
     targets = _targets(described, cfg.num_stages)
     if compression is not None:
         compression_from = "given"

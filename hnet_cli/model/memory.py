@@ -27,8 +27,9 @@ def parameter_count(config: HNetConfig) -> int:
     """Parameters of the model `config` describes (built on the meta device: nothing allocated)."""
     from hnet_cli.model.flops import count_parameters
     from hnet_cli.model.hnet import HNetLM
+    from hnet_cli.model.skeleton import skeleton
 
-    return count_parameters(HNetLM(config, device="meta"))
+    return count_parameters(skeleton(HNetLM, config))
 
 
 def device_memory(device: torch.device | str) -> int | None:

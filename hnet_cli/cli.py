@@ -17,7 +17,7 @@ import threading
 import typer
 
 from hnet_cli.commands.flags import HnetCommand
-from hnet_cli.errors import HnetError
+from hnet_cli.errors import HnetError, out_of_memory_message
 from hnet_cli.version import __version__
 
 HELP = """H-Nets: byte-level language models that learn their own tokenization.
@@ -119,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             if hasattr(exc, "show") and hasattr(exc, "exit_code"):
                 exc.show()
                 return exc.exit_code
-            raise
+            message = out_of_memory_message(exc, _command_name(argv))
+            if message is None:
+                raise
+            print(f"hnet: error: {message}", file=sys.stderr)
+            return 1
     if code == 130:  # typer turns Ctrl-C inside a command into Exit(130) and returns it
         return _interrupted()
     return code if isinstance(code, int) else 0
@@ -163,6 +167,11 @@ class _Interrupts:
             yield
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _command_name(argv: list[str] | None) -> str | None:
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def _failed(exc: HnetError) -> int:

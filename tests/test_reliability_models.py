@@ -198,3 +198,44 @@ def test_two_trainings_in_one_directory(tmp_path):
 def _latest_step(run) -> int:
     name = (run / "checkpoints" / "LATEST").read_text().strip()
     return int(name.split("_")[1])
+
+
+CUDA_OOM = ("CUDA out of memory. Tried to allocate 8.00 GiB. GPU 0 has a total capacity of 139.80 GiB of which "
+            "3.05 GiB is free. Process 535 has 41.22 GiB memory in use. If reserved but unallocated memory is large "
+            "try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.")
+
+
+def test_running_out_of_memory_is_one_line_that_names_the_knob(tmp_path, capsys, monkeypatch):
+    """No traceback for an exhausted GPU or host: what was asked for, what was free, what to lower."""
+    from hnet_cli.model.hnet import HNetLM
+
+    model_dir = save_model(tiny_model(1, seed=5), tmp_path / "m")
+    text = tmp_path / "in.txt"
+    text.write_text("some words to score and to train on\n" * 50)
+
+    def cuda_oom(self, *args, **kwargs):
+        raise torch.OutOfMemoryError(CUDA_OOM)
+
+    monkeypatch.setattr(HNetLM, "forward", cuda_oom)
+    assert main(["eval", str(model_dir), str(text), "-q"]) == 1
+    assert _error(capsys) == ("hnet: error: out of GPU memory (8.00 GiB asked for, 3.05 GiB of 139.80 GiB free): "
+                              "try a smaller --batch-size or --context")
+
+    def host_oom(self, *args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 2147483648 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(HNetLM, "forward", host_oom)
+    run = tmp_path / "run"
+    assert main(["train", "--domain", "text", str(text), "--recipe", micro_recipe(tmp_path), "-o", str(run), "-q"]) == 1
+    line = _error(capsys)
+    assert line.startswith("hnet: error: out of memory (2.00 GiB asked for): try a smaller train.batch_size"), line
+    RunLock(run).acquire().release()  # the lock went with the failure: the run can be started again
+
+
+def test_other_runtime_errors_are_not_taken_for_memory():
+    from hnet_cli.errors import out_of_memory_message
+
+    assert out_of_memory_message(RuntimeError("shape mismatch")) is None
+    assert out_of_memory_message(ValueError(CUDA_OOM[:10])) is None
+    assert out_of_memory_message(MemoryError(), "generate") == "out of memory: try a smaller --batch-size"

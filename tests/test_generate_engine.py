@@ -90,3 +90,44 @@ def test_fixed_rows_give_the_same_samples(stages):
     greedy = SamplingParams(temperature=0.0, max_bytes=25, ignore_eos=True)
     assert [s.data for s in generate(model, prompts, greedy, fixed_rows=True, batch_size=1)] == \
         [s.data for s in generate(model, prompts, greedy, fixed_rows=False, batch_size=1)]
+
+
+@pytest.mark.parametrize("max_bytes,asked,compiled", [
+    (400, None, False), (4096, None, True), (400, True, True), (100000, False, False)])
+def test_gpu_step_is_compiled_only_for_long_generations_unless_asked(monkeypatch, max_bytes, asked, compiled):
+    """Compiling the step costs seconds of start-up: by default only generations of
+    COMPILED_STEP_MIN_BYTES or more pay it; --compile / --no-compile decide otherwise."""
+    from hnet_cli.generate import engine
+
+    made = {}
+
+    class Recorder:
+        def __init__(self, model, cache, batch, max_steps, graph, compile):
+            made.update(graph=graph, compile=compile, max_steps=max_steps)
+
+    monkeypatch.setattr(engine, "FixedRows", Recorder)
+    params = SamplingParams(max_bytes=max_bytes)
+    engine._stepper(tiny_model(1), None, 2, params, False, torch.device("cuda"), None, asked)
+    assert made == {"graph": True, "compile": compiled, "max_steps": max_bytes + 1}
+    assert engine.COMPILED_STEP_MIN_BYTES == 4096  # the default `hnet generate --help` states
+
+
+def test_generate_command_passes_its_compile_choice_to_the_engine(monkeypatch, tmp_path):
+    from hnet_cli.cli import main
+    from hnet_cli.generate import engine
+    from hnet_cli.model import save_model
+
+    seen = []
+    real = engine._stepper
+
+    def spy(*args):
+        seen.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(engine, "_stepper", spy)
+    model = save_model(tiny_model(1, seed=2), tmp_path / "m")
+    for flag, want in (([], None), (["--compile"], True), (["--no-compile"], False)):
+        out = tmp_path / "s.txt"
+        assert main(["generate", str(model), "-p", "ab", "--max-bytes", "3", "--seed", "1", "-q", "-o", str(out),
+                     *flag]) == 0
+        assert seen[-1] is want

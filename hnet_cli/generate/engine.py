@@ -140,6 +140,7 @@ def generate_stream(
     dtype: torch.dtype = torch.float32,
     stats: GenerationStats | None = None,
     fixed_rows: bool | None = None,
+    compile_step: bool | None = None,
 ) -> Iterator[SampleStart | SampleBytes | Sample]:
     """Sample `num_samples` continuations of every prompt; yield events as they happen.
 
@@ -147,6 +148,8 @@ def generate_stream(
     under autocast. `stats`, if given, is filled in as generation goes.
     `fixed_rows` chooses how a batch steps (default: a CUDA graph of fixed rows on
     GPUs, the shrinking batch of running rows elsewhere); samples are the same.
+    `compile_step` whether that CUDA graph replays the compiled step (default:
+    for generations of COMPILED_STEP_MIN_BYTES or more).
     """
     if num_samples < 1:
         raise ValueError("num_samples must be at least 1")
@@ -161,7 +164,8 @@ def generate_stream(
         for j in range(num_samples)
     ]
     for start in range(0, len(rows), batch_size):
-        yield from _run_batch(model, rows[start : start + batch_size], params, dtype, stats, fixed_rows)
+        yield from _run_batch(model, rows[start : start + batch_size], params, dtype, stats, fixed_rows,
+                              compile_step)
 
 
 def generate(model, prompts: Sequence[Prompt], params: SamplingParams, **kwargs) -> list[Sample]:
@@ -240,7 +244,14 @@ class FixedRows:
         return HNetOutput(logits=out.logits[rows], stages=stages)
 
 
-def _stepper(model, cache, batch: int, params: SamplingParams, record: bool, device, fixed_rows: bool | None):
+# On GPUs the per-byte step is replayed as one CUDA graph either way; compiling it first
+# (torch.compile: fewer, fused kernels) takes about 12 s even when the compile caches exist
+# (one H200, recipe `small`, bench/RESULTS.md 2026-12-06), which only pays over long generations.
+COMPILED_STEP_MIN_BYTES = 4096
+
+
+def _stepper(model, cache, batch: int, params: SamplingParams, record: bool, device, fixed_rows: bool | None,
+             compile_step: bool | None = None):
     """FixedRows (CUDA graph) on GPUs, EagerRows elsewhere; `fixed_rows` forces the choice."""
     if fixed_rows is None:
         fixed_rows = device.type == "cuda"
@@ -248,11 +259,13 @@ def _stepper(model, cache, batch: int, params: SamplingParams, record: bool, dev
         return EagerRows(model, cache, batch)
     graph = device.type == "cuda"
     # Every row samples at most max_bytes bytes; recording flags takes one more step.
-    return FixedRows(model, cache, batch, params.max_bytes + 1, graph=graph, compile=graph)
+    if compile_step is None:
+        compile_step = params.max_bytes >= COMPILED_STEP_MIN_BYTES
+    return FixedRows(model, cache, batch, params.max_bytes + 1, graph=graph, compile=graph and compile_step)
 
 
 def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: GenerationStats,
-               fixed_rows: bool | None = None):
+               fixed_rows: bool | None = None, compile_step: bool | None = None):
     device = model.embeddings.weight.device
     record = rows[0].flags is not None
     t0 = time.perf_counter()
@@ -274,7 +287,7 @@ def _run_batch(model, rows: list[_Row], params: SamplingParams, dtype, stats: Ge
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t_prefill = time.perf_counter()
-        stepper = _stepper(model, cache, len(rows), params, record, device, fixed_rows)
+        stepper = _stepper(model, cache, len(rows), params, record, device, fixed_rows, compile_step)
     stats.prompt_bytes += sum(len(p.data) for p in prompts.values())
     bias = allowed_bias(params, device)
     uniforms = None if params.greedy else RowUniforms([row.seed for row in rows], device)

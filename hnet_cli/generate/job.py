@@ -64,6 +64,7 @@ class GenerateRequest:
     device: str = "auto"
     dtype: str = "auto"
     threads: int = 0  # 0: one thread on CPU (fastest for per-byte steps)
+    compile: bool | None = None  # GPUs: compile the per-byte step (None: for long generations)
 
 
 @dataclass
@@ -99,7 +100,8 @@ def run_generate(request: GenerateRequest) -> GenerateResult:
     model = found.load(device)
     with open_output(request.output, "wb") as stream:
         stats = write_samples(stream, model, prompts, params, format=out_format, num_samples=request.num_samples,
-                              batch_size=request.batch_size, echo=request.echo, width=request.wrap, dtype=dtype)
+                              batch_size=request.batch_size, echo=request.echo, width=request.wrap, dtype=dtype,
+                              compile_step=request.compile)
     return GenerateResult(stats, seed, device.type)
 
 
@@ -188,6 +190,7 @@ def write_samples(
     echo: bool = True,
     width: int = 60,
     dtype: torch.dtype = torch.float32,
+    compile_step: bool | None = None,
 ) -> GenerationStats:
     """Generate and write every sample to the binary `stream` as it is produced; return the stats."""
     if format == "fasta":
@@ -196,7 +199,8 @@ def write_samples(
     headers = format == "text" and len(prompts) * num_samples > 1
     writer = make_writer(format, stream, echo=echo, headers=headers, width=width)
     for event in generate_stream(model, prompts, params, num_samples=num_samples, batch_size=batch_size,
-                                 record_boundaries=format == "jsonl", dtype=dtype, stats=stats):
+                                 record_boundaries=format == "jsonl", dtype=dtype, stats=stats,
+                                 compile_step=compile_step):
         writer.handle(event)
     writer.close()
     return stats

@@ -160,7 +160,10 @@ def infer(args, model: Path, tmp: Path, save=lambda res: None) -> dict:
         t0, _, err0, rc0, _ = run(cmd_of(one), args.timeout)
         t1, out1, err1, rc1, _ = run(cmd_of(one), args.timeout)
         t3, out3, err3, rc3, _ = run(cmd_of(three), args.timeout, env=logged)
-        entry = {"seconds_first": t0, "seconds_1x": t1, "seconds_3x": t3, "returncode": [rc0, rc1, rc3],
+        # The same 1x run with no compiled code (--no-compile): whether compiling pays at this size.
+        tu, _, erru, rcu, _ = run([*cmd_of(one), "--no-compile"], args.timeout)
+        entry = {"seconds_first": t0, "seconds_1x": t1, "seconds_3x": t3, "returncode": [rc0, rc1, rc3, rcu],
+                 "seconds_1x_uncompiled": tu,
                  "recompiles_3x": err3.count("Recompiling function"),
                  "whole_command_bytes_per_s": n1 / t1,
                  "steady_bytes_per_s": (n3 - n1) / (t3 - t1) if t3 > t1 else None}
@@ -168,7 +171,7 @@ def infer(args, model: Path, tmp: Path, save=lambda res: None) -> dict:
             report = json.loads(out1)
             entry["reported_bytes_per_s"] = find(report, "bytes_per_second")
             entry["bpb"] = find(report, "bpb")
-        for rc, err in ((rc0, err0), (rc1, err1), (rc3, err3)):
+        for rc, err in ((rc0, err0), (rc1, err1), (rc3, err3), (rcu, erru)):
             if rc != 0:
                 entry["error"] = err.strip().splitlines()[-1:]
         res[name] = entry
@@ -248,6 +251,7 @@ def gpu_tests(gpu: str | None, timeout: float, workers: int = 4) -> dict:
 
 def table(r: dict) -> str:
     t, i = r.get("train", {}), r.get("infer", {})
+    ev, ch = i.get("eval", {}), i.get("chunk", {})
     rows = [
         ("train: first step, fresh machine (s)", r.get("train_first_step_s"), "<= 45"),
         ("train: first step, caches exist (s)", r.get("train_first_step_cached_s"), "<= 15"),
@@ -256,6 +260,10 @@ def table(r: dict) -> str:
         ("train: H-Net / Transformer", r.get("train_ratio"), ">= 0.8"),
         ("eval: bytes/s (steady)", r.get("eval_bytes_per_s"), ">= 1e6"),
         ("eval: / fixed-shape forward", r.get("eval_vs_fixed_forward"), ">= 0.6"),
+        ("eval 1 MB, whole command, compiled / --no-compile (s)",
+         f"{ev.get('seconds_1x')} / {ev.get('seconds_1x_uncompiled')}", ""),
+        ("chunk 1 MB, whole command, compiled / --no-compile (s)",
+         f"{ch.get('seconds_1x')} / {ch.get('seconds_1x_uncompiled')}", ""),
         ("chunk: bytes/s (steady)", r.get("chunk_bytes_per_s"), ">= 2e6"),
         ("eval on text/code: bytes/s (whole command)", r.get("eval_text_whole_command_bytes_per_s"), ""),
         ("generate b1: bytes/s", r.get("generate_b1_bytes_per_s"), ">= 500"),

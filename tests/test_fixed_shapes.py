@@ -92,3 +92,50 @@ def test_chunk_is_unchanged_at_fixed_shapes(monkeypatch):
         for sa, sb in zip(a.stages, b.stages):
             assert torch.equal(sa.element_start, sb.element_start) and torch.equal(sa.boundary, sb.boundary)
             assert rel_err(sa.boundary_prob, sb.boundary_prob) <= 1e-5
+
+
+def test_for_inference_compiles_blocks_unless_compilation_is_off():
+    """--no-compile (ops.without_compilation) gets fixed shapes without compiled blocks; a later
+    compiled pass gets a wrapper that compiles them (compiling is lazy: nothing runs here)."""
+    from hnet_cli import ops
+    from hnet_cli.model.block import Block
+    from hnet_cli.model.fast import for_inference
+
+    model = tiny_model(1, seed=4)
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    with ops.without_compilation():
+        plain = for_inference(model, torch.device("cuda"), 4096)
+    assert not plain.compiled and all(b._compiled_call_impl is None for b in blocks)
+    with ops.without_compilation():
+        assert for_inference(model, torch.device("cuda"), 4096) is plain  # kept on the model
+    compiled = for_inference(model, torch.device("cuda"), 4096)
+    assert compiled is not plain and compiled.compiled
+    assert all(b._compiled_call_impl is not None for b in blocks)
+    assert for_inference(model, torch.device("cpu"), 4096) is model
+
+
+@pytest.mark.parametrize("command", ["eval", "chunk", "score", "embed"])
+def test_no_compile_runs_the_whole_job_without_compilation(command, tmp_path, monkeypatch):
+    import hnet_cli.embed.stream as embed_stream
+    from hnet_cli import ops
+    from hnet_cli.cli import main
+    from hnet_cli.model import save_model
+
+    seen = []
+    for module in (eval_corpus, chunk_runner, embed_stream):
+        real = module.for_inference
+        monkeypatch.setattr(module, "for_inference",
+                            lambda m, d, t, real=real: seen.append(ops.compilation_allowed()) or real(m, d, t))
+    model = save_model(tiny_model(1, seed=6), tmp_path / "m")
+    text = tmp_path / "in.txt"
+    text.write_text("a few words to run through the model\n" * 4)
+    out = {"eval": [], "chunk": ["-o", str(tmp_path / "c.tsv")], "score": ["-o", str(tmp_path / "s.tsv")],
+           "embed": ["-o", str(tmp_path / "e.parquet")]}[command]
+    args = [str(model), str(text)] if command == "eval" else ["-m", str(model), str(text)]
+    if command == "chunk":
+        args = [str(text), "-m", str(model)]
+    for flag, allowed in (([], True), (["--no-compile"], False)):
+        assert main([command, *args, *out, "-q", *flag]) == 0
+        assert seen and set(seen) == {allowed}, (command, flag, seen)
+        seen.clear()
+    assert ops.compilation_allowed()  # nothing left switched off

@@ -86,6 +86,7 @@ def chunk_command(
         help="Positions per forward pass (windows and documents batched) [default: 65536 on a GPU, 16384 on a CPU]."),
     device: str = options.device(),
     dtype: str = options.dtype(),
+    compile: bool = options.compile(),
     shade: bool = typer.Option(False, "--shade", help="Terminal view: colour bytes by boundary probability."),
     track_line: bool = typer.Option(False, "--track-line",
                                     help="BED: start with a track line (IGV/UCSC); always on with several stages."),
@@ -109,7 +110,8 @@ def chunk_command(
     resolved = resolve_format(fmt, output, tty)
     # The terminal view on a terminal draws as it goes: a progress bar would tear it.
     reporter = make_reporter(quiet=quiet or (output == "-" and resolved == "term" and tty))
-    result = run_chunk(request, reporter=reporter, stdout_is_tty=tty)
+    with options.compilation(compile):
+        result = run_chunk(request, reporter=reporter, stdout_is_tty=tty)
 
     # Reports go to stdout unless the segmentation itself went there.
     report = sys.stderr if output == "-" else sys.stdout

@@ -62,6 +62,7 @@ def embed_command(
     regions: Optional[str] = options.regions(),
     device: str = options.device(),
     dtype: str = options.dtype(),
+    compile: bool = options.compile(),
     as_json: bool = options.as_json(),
     quiet: bool = options.quiet(),
 ):
@@ -74,7 +75,8 @@ def embed_command(
         context=context, stride=stride, batch_size=batch_size, device=device, dtype=dtype,
         region=list(region or []), regions=regions,
     )
-    result = run_embed(request, reporter=make_reporter(quiet=quiet))
+    with options.compilation(compile):
+        result = run_embed(request, reporter=make_reporter(quiet=quiet))
     summary = result.summary
     options.report_skipped("embed", summary, sys.stderr)
     if as_json:

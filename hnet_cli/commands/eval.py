@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from hnet_cli.commands import options
+
 HELP = """Bits per byte (and per base / character) of one or more models on held-out data,
 with chunking statistics per stage, an optional robustness suite and a comparison table.
 
@@ -63,6 +65,7 @@ def eval_command(
                                         "tokens, shared by more rows when documents are shorter. Results do not change."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on GPU, fp32 on CPU), fp32 or bf16."),
+    compile: bool = options.compile(),
     perturb: Optional[str] = typer.Option(None, "--perturb",
                                           help="Robustness suite: comma list of antspeak,drop,randomcase,repeat,uppercase or all."),
     seed: int = typer.Option(0, "--seed", help="Seed of the perturbations."),
@@ -98,12 +101,13 @@ def eval_command(
         raise ConfigError("--json and --csv - both want stdout; write the CSV to a file")
     if csv_path is not None:
         check_output(csv_path)  # a bad destination fails now, not after the evaluation
-    report = evaluate(
-        models, paths, domain=domain, domain_options=option_pairs(domain_opt or []), config=config, context=context,
-        stride=stride, batch_size=batch_size, device=device, dtype=dtype, perturb=perturb, seed=seed,
-        per_file=per_file, per_record=per_record, region=list(region or []), regions=regions,
-        yardstick=yardstick, yardstick_train=list(yardstick_train or []), reporter=make_reporter(quiet=quiet),
-    )
+    with options.compilation(compile):
+        report = evaluate(
+            models, paths, domain=domain, domain_options=option_pairs(domain_opt or []), config=config,
+            context=context, stride=stride, batch_size=batch_size, device=device, dtype=dtype, perturb=perturb,
+            seed=seed, per_file=per_file, per_record=per_record, region=list(region or []), regions=regions,
+            yardstick=yardstick, yardstick_train=list(yardstick_train or []), reporter=make_reporter(quiet=quiet),
+        )
     notes = []
     if report.domain_from:
         notes.append(f"domain {report.domain} and its reader options from {report.domain_from}")

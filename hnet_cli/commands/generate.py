@@ -68,7 +68,7 @@ def generate_command(
     compile: Optional[bool] = typer.Option(
         None, "--compile/--no-compile", show_default=False,
         help="GPUs: compile the per-byte step before capturing it (seconds of start-up, faster steps) "
-             "[default: for --max-bytes 4096 or more]."),
+             "[default: for --max-bytes 4096 or more]; --no-compile runs no compiled code at all."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr but errors."),
 ):
     import sys

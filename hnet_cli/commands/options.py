@@ -64,6 +64,22 @@ def dtype():
     return typer.Option("auto", "--dtype", help="auto|fp32|bf16 (auto: bf16 on GPU, fp32 on CPU).")
 
 
+def compile():
+    return typer.Option(True, "--compile/--no-compile",
+                        help="GPUs: compile the model's blocks for its fixed shapes first (seconds of start-up, "
+                             "then faster passes); --no-compile runs no compiled code, which can finish small "
+                             "inputs sooner. Results agree within rounding.")
+
+
+def compilation(enabled: bool):
+    """The context a job runs in for --compile / --no-compile (see hnet_cli.ops.registry)."""
+    import contextlib
+
+    from hnet_cli import ops
+
+    return contextlib.nullcontext() if enabled else ops.without_compilation()
+
+
 def as_json():
     return typer.Option(False, "--json", help="Print a JSON summary (to stderr when the output is stdout).")
 

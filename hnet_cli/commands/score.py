@@ -75,6 +75,7 @@ def score_command(
     both_strands: bool = typer.Option(False, "--both-strands", help="Variants: also score the reverse complement."),
     device: str = options.device(),
     dtype: str = options.dtype(),
+    compile: bool = options.compile(),
     as_json: bool = options.as_json(),
     quiet: bool = options.quiet(),
 ):
@@ -87,7 +88,8 @@ def score_command(
         stride=stride, batch_size=batch_size, device=device, dtype=dtype, region=list(region or []),
         regions=regions, variants=variants, reference=reference, flank=flank, both_strands=both_strands,
     )
-    result = run_score(request, reporter=make_reporter(quiet=quiet))
+    with options.compilation(compile):
+        result = run_score(request, reporter=make_reporter(quiet=quiet))
     report = sys.stderr if output == "-" else sys.stdout
     summary = result.summary
     options.report_skipped("score", summary, sys.stderr)

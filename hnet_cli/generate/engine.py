@@ -260,7 +260,7 @@ def _stepper(model, cache, batch: int, params: SamplingParams, record: bool, dev
     graph = device.type == "cuda"
     # Every row samples at most max_bytes bytes; recording flags takes one more step.
     if compile_step is None:
-        compile_step = params.max_bytes >= COMPILED_STEP_MIN_BYTES
+        compile_step = params.max_bytes >= COMPILED_STEP_MIN_BYTES and ops.compilation_allowed()
     return FixedRows(model, cache, batch, params.max_bytes + 1, graph=graph, compile=graph and compile_step)
 
 

@@ -16,6 +16,7 @@ train` recorded (RUN/run.json, or "domain" in the safetensors metadata), else te
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Sequence
 
 import torch
 
+from hnet_cli import ops
 from hnet_cli.generate.engine import GenerationStats, generate_stream
 from hnet_cli.generate.prompts import (
     Prompt,
@@ -98,7 +100,9 @@ def run_generate(request: GenerateRequest) -> GenerateResult:
         torch.set_num_threads(request.threads or 1)
     dtype = pick_dtype(request.dtype, device)
     model = found.load(device)
-    with open_output(request.output, "wb") as stream:
+    # compile=False: no compiled code at all (the prefill of long prompts included)
+    uncompiled = ops.without_compilation() if request.compile is False else contextlib.nullcontext()
+    with open_output(request.output, "wb") as stream, uncompiled:
         stats = write_samples(stream, model, prompts, params, format=out_format, num_samples=request.num_samples,
                               batch_size=request.batch_size, echo=request.echo, width=request.wrap, dtype=dtype,
                               compile_step=request.compile)

@@ -43,6 +43,7 @@ from hnet_cli.model.block import Block
 from hnet_cli.model.dynamic_chunking import ChunkBudget
 from hnet_cli.model.hnet import HNet, HNetOutput, StageOutput
 from hnet_cli.ops.compile_boundary import raise_compile_cache_limits
+from hnet_cli.ops.registry import compilation_allowed
 
 
 def chunking_stages(model: nn.Module) -> list[HNet]:
@@ -145,6 +146,7 @@ class FixedShapeModel(nn.Module):
         super().__init__()
         self.model = model
         self.tokens_per_pass = tokens_per_pass
+        self.compiled = compile
         set_chunk_budget(model, ROUND_UP_ONLY)
         if compile:
             compile_blocks(model)
@@ -192,12 +194,15 @@ class FixedShapeModel(nn.Module):
 def for_inference(model: nn.Module, device: torch.device, tokens_per_pass: int) -> nn.Module:
     """The model as eval and chunk should run it on `device`: at fixed shapes on GPUs, as is elsewhere.
 
-    The wrapper is made once per model and kept on it, so several passes share its compiled code.
+    Its blocks are compiled unless this runs inside `ops.without_compilation()` (the
+    commands' --no-compile); blocks compiled by an earlier pass stay compiled. The wrapper
+    is made once per model and kept on it, so several passes share its compiled code.
     """
     if torch.device(device).type != "cuda" or isinstance(model, FixedShapeModel):
         return model
+    compile = compilation_allowed()
     wrapped = getattr(model, "_fixed_shape_model", None)
-    if wrapped is None or wrapped.tokens_per_pass != tokens_per_pass:
-        wrapped = FixedShapeModel(model, tokens_per_pass)
+    if wrapped is None or wrapped.tokens_per_pass != tokens_per_pass or (compile and not wrapped.compiled):
+        wrapped = FixedShapeModel(model, tokens_per_pass, compile=compile)
         object.__setattr__(model, "_fixed_shape_model", wrapped)
     return wrapped

@@ -21,7 +21,12 @@ from hnet_cli.ops.conv_ref import causal_conv1d_ref, causal_conv1d_step_ref
 from hnet_cli.ops.ema_ref import ema_scan_ref
 from hnet_cli.ops.norm_ref import gated_rms_norm_ref, rms_norm_ref
 from hnet_cli.ops.ssd_ref import ssd_scan_ref, ssd_step_ref
-from hnet_cli.ops.registry import backend, implementations, without_compilation  # noqa: F401  (re-exported)
+from hnet_cli.ops.registry import (  # noqa: F401  (re-exported)
+    backend,
+    compilation_allowed,
+    implementations,
+    without_compilation,
+)
 
 for _op, _fn in [
     ("ssd_scan", ssd_scan_ref),

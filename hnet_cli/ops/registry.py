@@ -13,7 +13,9 @@ Some fast paths are code that `torch.compile` generates for each new input
 shape (`compiles=True`): seconds per shape, paid back over many calls at that
 shape. A one-off forward at a shape never seen before (a generation prompt)
 runs inside `without_compilation()`, which passes them over for the next
-implementation that applies.
+implementation that applies. The same block tells `hnet_cli.model.fast` not
+to compile the model's blocks (`compilation_allowed()`): the commands'
+`--no-compile` runs a whole job inside it.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ def without_compilation():
         yield
     finally:
         _NO_COMPILATION.pop()
+
+
+def compilation_allowed() -> bool:
+    """False inside `without_compilation()`."""
+    return not _NO_COMPILATION
 
 
 def select(op: str, *args, **kwargs) -> Implementation:

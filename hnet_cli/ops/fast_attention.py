@@ -142,10 +142,9 @@ def _flex_for(device_type: str):
 def attention_flex(q, k, v, window: int = -1, seq_idx=None, scale=None):
     """Causal attention with an optional sliding window and packed documents."""
     b, l, h, d = q.shape
+    flex = _flex_for(q.device.type)  # first: it raises the compile-entry limit the mask builder shares
     block_mask = _MASKS.get(seq_idx, window, b, l, q.device)
-    out = _flex_for(q.device.type)(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), block_mask=block_mask, scale=scale
-    )
+    out = flex(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), block_mask=block_mask, scale=scale)
     return out.transpose(1, 2)
 
 

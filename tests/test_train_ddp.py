@@ -23,7 +23,10 @@ def train(launcher, recipe, out, *extra):
     proc = subprocess.run(launcher + ["train", "--domain", "dna", "--recipe", recipe, "--out", str(out),
                                       "--device", "cpu", "--json", "-q", *extra],
                           capture_output=True, text=True, env=ENV, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    if proc.returncode != 0:  # the ranks' own messages come first; torchrun's summary last
+        cause = [line for line in proc.stderr.splitlines()
+                 if any(w in line for w in ("Error", "error:", "terminate", "Abort", "what()"))]
+        raise AssertionError("\n".join(cause[:20]) + "\n...\n" + proc.stderr[-1500:])
     return proc
 
 
@@ -89,7 +92,10 @@ def assert_same_weights(a, b, tol=1e-6):
 def resume(launcher, run_dir, quiet=True):
     proc = subprocess.run(launcher + ["train", "--resume", str(run_dir), "--steps", str(STEPS), "--device", "cpu",
                                       *(["-q"] if quiet else [])], capture_output=True, text=True, env=ENV, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    if proc.returncode != 0:  # the ranks' own messages come first; torchrun's summary last
+        cause = [line for line in proc.stderr.splitlines()
+                 if any(w in line for w in ("Error", "error:", "terminate", "Abort", "what()"))]
+        raise AssertionError("\n".join(cause[:20]) + "\n...\n" + proc.stderr[-1500:])
     return proc
 
 

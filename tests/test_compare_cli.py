@@ -129,3 +129,33 @@ def test_compare_refuses_bad_requests_in_one_line_before_training(tmp_path, caps
 def test_compare_help_shows_an_example(capsys):
     rc, out, _ = run(["compare", "--help"], capsys)
     assert rc == 0 and "hnet compare --domain dna" in out and "--held-out" in out
+
+
+@pytest.mark.slow
+def test_an_arm_out_of_memory_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
+    """Hours of comparison are not lost to one arm that does not fit: it is marked, the others train,
+    the table is printed, and the command ends with one line naming the arm and a non-zero exit."""
+    import torch
+
+    import hnet_cli.compare.api as api
+
+    real = api.train_arm
+
+    def train_arm(arm, *args, **kwargs):
+        if arm.name == "hnet":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB. GPU 0 has a total "
+                                         "capacity of 79.10 GiB of which 1.20 GiB is free.")
+        return real(arm, *args, **kwargs)
+
+    monkeypatch.setattr(api, "train_arm", train_arm)
+    recipe = micro_compare_recipe(tmp_path, steps=2)
+    args = ["compare", "--domain", "dna", "--recipe", recipe, "--archs", "hnet,mamba", "--held-out",
+            held_out_fasta(tmp_path), "-o", str(tmp_path / "cmp"), "--device", "cpu", "--quiet"]
+    rc, out, err = run(args, capsys)
+    assert one_line_error(rc, err, "1 arm(s) did not finish: hnet (seed 0)"), err
+    names = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert names[:2] == ["hnet (out of memory)", "mamba"]
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    hnet, mamba = saved["arms"]
+    assert hnet["status"] == "out of memory" and "8.00 GiB asked for" in hnet["message"]
+    assert mamba["status"] != "out of memory" and mamba["held_out_bits_per_unit"] > 0

@@ -31,7 +31,7 @@ from hnet_cli.compare.records import CurvePoint, read_run
 from hnet_cli.compare.runner import train_arm
 from hnet_cli.data.readers.sources import expand_paths
 from hnet_cli.data.registry import DEFAULT_DOMAIN, get_domain
-from hnet_cli.errors import ConfigError, HnetError
+from hnet_cli.errors import ConfigError, HnetError, out_of_memory_message
 from hnet_cli.model.checkpoint import CHECKPOINTS_DIR, WEIGHTS_NAME
 from hnet_cli.outputs import check_output, output_folder, write_output
 from hnet_cli.progress import NullReporter
@@ -71,7 +71,7 @@ class ArmResult:
     seed: int
     kind: str
     run_dir: str
-    status: str  # new, restart, resume, done (already finished), or diverged
+    status: str  # new, restart, resume, done (already finished), or one of FAILED
     parameters: int | None
     flops_per_byte: float  # forward FLOPs per byte at compression 1/N
     flops_ratio: float  # flops_per_byte / the reference arm's
@@ -141,13 +141,17 @@ class CompareReport:
 
     @property
     def failed(self) -> list[ArmResult]:
-        return [a for a in self.arms if a.status == "diverged"]
+        return [a for a in self.arms if a.status in FAILED]
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["scored_on"] = self.scored_on
         data["summaries"] = [asdict(s) for s in self.summaries()]
         return _finite(data)
+
+
+# How an arm can fail without stopping the others (each is reported, and the command fails at the end).
+FAILED = ("diverged", "out of memory")
 
 
 def compare(job: CompareJob, reporter=None) -> CompareReport:
@@ -187,6 +191,13 @@ def compare(job: CompareJob, reporter=None) -> CompareReport:
         except TrainingDiverged as exc:
             message = str(exc)
             reporter.log(f"{label}: {message}")
+        except Exception as exc:  # noqa: BLE001  (only memory exhaustion is an arm's own failure)
+            message = out_of_memory_message(exc, "compare")
+            if message is None:
+                raise
+            status = "out of memory"
+            reporter.log(f"{label}: {message}")
+            _release_gpu_memory()
         if status == "done":
             reporter.log(f"{label}: already finished; kept")
         results.append(_arm_result(arm, run_dir, status, message, reference_flops([a for a, _ in plan])))
@@ -221,6 +232,17 @@ class _Prefixed(NullReporter):
 
     def finish(self):
         self.inner.finish()
+
+
+def _release_gpu_memory() -> None:
+    """After an arm ran out of GPU memory: hand its cached blocks back before the next arm starts."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _run_dir(out, arm: Arm, seeded: bool) -> Path:
@@ -289,7 +311,7 @@ def _score_held_out(report: CompareReport, previous: dict, job: CompareJob, repo
             kept[json.dumps(entry["held_out_key"], sort_keys=True)] = entry
     pending = []
     for arm in report.arms:
-        if arm.checkpoint is None or arm.status == "diverged":
+        if arm.checkpoint is None or arm.status in FAILED:
             continue
         key = _held_out_key(arm, report.held_out, job.context, job.device)
         arm.held_out_key = key
@@ -330,7 +352,7 @@ def _check_fairness(report: CompareReport) -> list[str]:
             warnings.append(f"{arm.name}: {arm.flops_per_byte:.3g} forward FLOPs per byte, {arm.flops_ratio - 1:+.1%} "
                             f"from the reference (tolerance {MATCH_TOLERANCE:.0%})")
     for seed in report.seeds:
-        rows = [a for a in report.arms if a.seed == seed and a.status != "diverged"]
+        rows = [a for a in report.arms if a.seed == seed and a.status not in FAILED]
         if len({(a.data_signature, a.bytes_seen, a.steps) for a in rows}) > 1:
             seen = ", ".join(f"{a.name} {a.bytes_seen} bytes ({a.data_signature})" for a in rows)
             warnings.append(f"seed {seed}: the arms did not read the same data: {seen}")

@@ -24,6 +24,8 @@ def table(report: "CompareReport"):
     """One row per arm (and seed): parameters, FLOPs/byte, bytes, time, scores, compression."""
     from rich.table import Table
 
+    from hnet_cli.compare.api import FAILED
+
     several = len(report.seeds) > 1
     unit = report.unit
     title = (f"{report.domain}, recipe {report.recipe}: "
@@ -32,13 +34,14 @@ def table(report: "CompareReport"):
     columns = ["arm"] + (["seed"] if several else []) + [
         "parameters", "FLOPs/byte", "vs ref", "bytes seen", "train s", f"val bits/{unit}",
         f"held-out bits/{unit}", "held-out bits/byte", "compression"]
+    labels = [arm.name + (f" ({arm.status})" if arm.status in FAILED else "") for arm in report.arms]
     for i, name in enumerate(columns):
-        if i == 0:
-            t.add_column(name, overflow="fold", min_width=8)
+        if i == 0:  # recipe files can have long names: folded, but a failed arm's label stays whole
+            t.add_column(name, overflow="fold", min_width=max([8] + [len(x) for x in labels if "(" in x]))
         else:
             t.add_column(name, justify="right", no_wrap=True)
-    for arm in report.arms:
-        cells = [arm.name + ("" if arm.status != "diverged" else " (diverged)")]
+    for arm, label in zip(report.arms, labels):
+        cells = [label]
         if several:
             cells.append(str(arm.seed))
         compression = arm.held_out_compression or arm.train_compression

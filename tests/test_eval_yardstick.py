@@ -238,3 +238,16 @@ def test_eval_without_a_run_needs_yardstick_train(tmp_path, capsys):
     code, out, err = run(["eval", str(folder), str(text), "--domain", "text", "--yardstick-train",
                           str(tmp_path / "missing.txt")], capsys)
     assert code != 0 and "missing.txt" in err and "Traceback" not in err
+
+
+def test_every_order_of_a_high_order_dna_chain_matches_the_independent_count():
+    """Lower orders are derived from the highest order's keys, not counted over the bytes again:
+    each of orders 0-8 must still equal a direct float64 count."""
+    rng = random.Random(5)
+    train = [bytes(rng.choice(b"ACGT") for _ in range(3000)), b"ACGTNACGTN" * 30, b"GATTACA"]
+    val = [bytes(rng.choice(b"ACGT") for _ in range(800)), b"ACGRT"]
+    k = 8
+    got = MarkovChain.fit(train, max_order=k).bits(val)
+    for order in range(k + 1):
+        expected = naive_bits(train, val, order, pad=k)
+        assert abs(got[order].item() - expected) <= 1e-9 * expected, order

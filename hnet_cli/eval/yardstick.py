@@ -14,8 +14,10 @@ same bytes as the model.
 
 Bounds, so that a whole genome costs seconds, not minutes: at most FIT_BYTES
 training bytes are counted (the first ones of the training part), so every
-count table holds at most that many entries; orders are counted upwards and
-no new order is started after TIME_BOUND_S seconds; the highest order tried is
+count table holds at most that many entries; the highest order is counted and
+the lower ones derived from it (about 1.2 s for 6 MB of genomes on one core,
+reading included), and only order 0 is fitted if TIME_BOUND_S seconds have
+passed before counting starts; the highest order tried is
 also where the expected number of distinct contexts, 2^(k * H0) with H0 the
 order-0 entropy of the training bytes, passes the number of training bytes
 (beyond it almost every context is seen once): up to 8 for DNA (H0 ~ 2 bits),
@@ -35,7 +37,7 @@ from hnet_cli.eval.markov import MarkovChain
 
 FIT_BYTES = 8 << 20  # training bytes counted at most
 MAX_ORDER = 8
-TIME_BOUND_S = 60.0  # no higher order is started after this many seconds of fitting
+TIME_BOUND_S = 60.0  # reading the training bytes took longer than this: order 0 only
 SMOOTHING = "interpolated Witten-Bell"
 
 

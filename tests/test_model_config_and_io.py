@@ -169,3 +169,23 @@ def test_skeleton_has_the_shapes_and_leaves_initialisers_as_they_were():
     assert {n: p.shape for n, p in built.named_parameters()} == {n: p.shape for n, p in reference.named_parameters()}
     assert all(p.is_meta for p in built.parameters())
     assert all(getattr(torch.nn.init, name) is fn for name, fn in init_fns.items())
+
+
+def test_another_thread_still_initialises_while_a_skeleton_is_built():
+    import threading
+
+    from hnet_cli.model.skeleton import no_initial_values
+
+    normal = torch.nn.init.normal_
+    values = {}
+
+    def other_thread():
+        values["t"] = torch.nn.init.normal_(torch.zeros(1000), std=1.0)
+
+    with no_initial_values():
+        assert torch.equal(torch.nn.init.normal_(torch.zeros(3)), torch.zeros(3))  # skipped here
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+    assert values["t"].std() > 0.5  # initialised there
+    assert torch.nn.init.normal_ is normal

@@ -13,6 +13,8 @@ for no-ops while the skeleton is built.
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 
 import torch
 
@@ -23,23 +25,47 @@ _INITIALISERS = (
     "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
 )
 
+# The replacements skip only in the thread that is building a skeleton: another thread
+# initialising a model of its own meanwhile gets real values. The first builder installs
+# them, the last one to finish puts the originals back.
+_lock = threading.Lock()
+_builders = 0
+_originals: dict = {}
+_here = threading.local()
 
-def _keep(tensor, *args, **kwargs):
-    return tensor
+
+def _skipped_while_building(original):
+    @functools.wraps(original)
+    def initialiser(tensor, *args, **kwargs):
+        if getattr(_here, "building", 0):
+            return tensor
+        return original(tensor, *args, **kwargs)
+    return initialiser
 
 
 @contextlib.contextmanager
 def no_initial_values():
-    """Within: torch.nn layers keep their (uninitialised) parameters as allocated."""
-    init = torch.nn.init
-    saved = {name: getattr(init, name) for name in _INITIALISERS if hasattr(init, name)}
+    """Within (in this thread): torch.nn layers keep their parameters as allocated, uninitialised."""
+    global _builders
+    with _lock:
+        if _builders == 0:
+            init = torch.nn.init
+            for name in _INITIALISERS:
+                if hasattr(init, name):
+                    _originals[name] = getattr(init, name)
+                    setattr(init, name, _skipped_while_building(_originals[name]))
+        _builders += 1
+    _here.building = getattr(_here, "building", 0) + 1
     try:
-        for name in saved:
-            setattr(init, name, _keep)
         yield
     finally:
-        for name, fn in saved.items():
-            setattr(init, name, fn)
+        _here.building -= 1
+        with _lock:
+            _builders -= 1
+            if _builders == 0:
+                for name, fn in _originals.items():
+                    setattr(torch.nn.init, name, fn)
+                _originals.clear()
 
 
 def skeleton(model_class, *args, **kwargs):

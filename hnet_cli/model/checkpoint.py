@@ -32,7 +32,7 @@ from hnet_cli.model import hub
 from hnet_cli.model.config import HNetConfig, load_config
 from hnet_cli.model.hnet import BOS, EOS, HNetLM
 from hnet_cli.model.memory import check_fits
-from hnet_cli.model.skeleton import skeleton
+from hnet_cli.model.skeleton import allocate, skeleton
 from hnet_cli.model.weights import (
     INDEX_NAME,
     WEIGHTS_NAME,
@@ -233,7 +233,7 @@ def load(path: str | Path, config=None, device="cpu", dtype=None) -> HNetLM:
     metadata = read_metadata(files)
     model = skeleton(HNetLM, cfg)
     check_fits(cfg, device, source=str(path), parameters=sum(p.numel() for p in model.parameters()))
-    model = model.to_empty(device=device)
+    model = allocate(model, device)
     model.tie_weights()
     load_state_dict_strict(model, read_weights(files.weights), str(path))
     model.metadata = metadata

@@ -49,9 +49,10 @@ class OutputClosed(HnetError):
 
 
 # What each command calls the knobs that set how much is computed at once.
+_TRAINING_BATCH = "a smaller train.batch_size (--set train.batch_size=N) or train.seq_len"
 _SMALLER_BATCH = {
-    "train": "a smaller train.batch_size (--set train.batch_size=N) or train.seq_len",
-    "compare": "a smaller train.batch_size (--set train.batch_size=N) or train.seq_len",
+    "train": _TRAINING_BATCH,
+    "compare": _TRAINING_BATCH,
     "generate": "a smaller --batch-size",
     "chunk": "a smaller --window or --batch-tokens",
 }

@@ -72,12 +72,10 @@ def compile():
 
 
 def compilation(enabled: bool):
-    """The context a job runs in for --compile / --no-compile (see hnet_cli.ops.registry)."""
-    import contextlib
-
+    """`ops.compilation`, imported when a job runs (not for --help)."""
     from hnet_cli import ops
 
-    return contextlib.nullcontext() if enabled else ops.without_compilation()
+    return ops.compilation(enabled)
 
 
 def as_json():

@@ -15,7 +15,7 @@ same bytes as the model.
 Bounds, so that a whole genome costs seconds, not minutes: at most FIT_BYTES
 training bytes are counted (the first ones of the training part), so every
 count table holds at most that many entries; the highest order is counted and
-the lower ones derived from it (about 1.2 s for 6 MB of genomes on one core,
+the lower ones derived from it (about 1.2 s for 6 MB of genomes on a 2-core VM,
 reading included), and only order 0 is fitted if TIME_BOUND_S seconds have
 passed before counting starts; the highest order tried is
 also where the expected number of distinct contexts, 2^(k * H0) with H0 the

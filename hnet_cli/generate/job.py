@@ -16,7 +16,6 @@ train` recorded (RUN/run.json, or "domain" in the safetensors metadata), else te
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -101,8 +100,7 @@ def run_generate(request: GenerateRequest) -> GenerateResult:
     dtype = pick_dtype(request.dtype, device)
     model = found.load(device)
     # compile=False: no compiled code at all (the prefill of long prompts included)
-    uncompiled = ops.without_compilation() if request.compile is False else contextlib.nullcontext()
-    with open_output(request.output, "wb") as stream, uncompiled:
+    with open_output(request.output, "wb") as stream, ops.compilation(request.compile is not False):
         stats = write_samples(stream, model, prompts, params, format=out_format, num_samples=request.num_samples,
                               batch_size=request.batch_size, echo=request.echo, width=request.wrap, dtype=dtype,
                               compile_step=request.compile)

@@ -23,6 +23,7 @@ from hnet_cli.ops.norm_ref import gated_rms_norm_ref, rms_norm_ref
 from hnet_cli.ops.ssd_ref import ssd_scan_ref, ssd_step_ref
 from hnet_cli.ops.registry import (  # noqa: F401  (re-exported)
     backend,
+    compilation,
     compilation_allowed,
     implementations,
     without_compilation,

@@ -82,6 +82,11 @@ def compilation_allowed() -> bool:
     return not _NO_COMPILATION
 
 
+def compilation(allowed: bool):
+    """The block a job runs in for --compile (`allowed`, nothing changes) or --no-compile."""
+    return contextlib.nullcontext() if allowed else without_compilation()
+
+
 def select(op: str, *args, **kwargs) -> Implementation:
     impls = _REGISTRY[op]
     forced = forced_backend()
@@ -91,7 +96,7 @@ def select(op: str, *args, **kwargs) -> Implementation:
                 return impl
         # A forced fast path that does not implement this op falls back to the reference.
         return next(i for i in impls if i.name == "reference")
-    skip_compiled = bool(_NO_COMPILATION)
+    skip_compiled = not compilation_allowed()
     for impl in impls:
         if skip_compiled and impl.compiles:
             continue

@@ -52,7 +52,7 @@ def test_a_recipe_arm_keeps_its_model_and_rates_but_takes_the_shared_fields(tmp_
     reference = load_recipe(micro_compare_recipe(tmp_path))
     other = micro_compare_recipe(tmp_path, name="other", lr=0.01, seq_len=64, steps=99, warmup=9, seed=5)
     arm = build_arms(["hnet", other], reference, dna, seed=0)[1]
-    assert arm.kind == "recipe" and arm.name == other and arm.arch == "hnet"
+    assert arm.kind == "recipe" and arm.name == "other" and arm.arch == "hnet"  # shown by its stem
     ts = arm.recipe.train
     assert ts.optim.lr == 0.01  # its own
     assert (ts.data.seq_len, ts.schedule.steps, ts.schedule.warmup, ts.seed) == (128, 8, 2, 0)  # the reference's

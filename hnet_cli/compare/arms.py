@@ -114,7 +114,8 @@ def build_arms(names: list[str], reference: Recipe, domain, seed: int, train_ove
             recipe, kind = share_settings(load_recipe(name, list(train_overrides)), reference), "recipe"
         recipe.train.validate(f"arm {name}: train")
         targets = resolve_targets(recipe, domain)
-        arms.append(Arm(name=name, kind=kind, recipe=recipe, targets=targets,
+        # a recipe file is shown and stored under its stem, as its run directory is named
+        arms.append(Arm(name=dir_name(name), kind=kind, recipe=recipe, targets=targets,
                         flops_per_byte=flops_per_byte(recipe, targets), seed=seed))
     names_on_disk = [dir_name(a.name) for a in arms]
     if len(set(names_on_disk)) != len(names_on_disk):

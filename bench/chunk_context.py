@@ -9,7 +9,11 @@ given a few neighbours; one that has learned a fixed k-mer rule loses almost
 all of it, and then behaves like a hand-made tokenizer.
 
     hnet chunk held_out.fa -m RUN --per chunk -f tsv --stage 0 -o chunks.tsv
-    python bench/chunk_context.py chunks.tsv [--json out.json]
+    python bench/chunk_context.py chunks.tsv [--json out.json] [--against other.tsv]
+
+--against: another model's chunks of the same bytes (another seed, say): the
+Jaccard overlap of the two boundary sets, beside what two independent
+routers with the same rates would share by chance.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tsv", help="hnet chunk --per chunk -f tsv output")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--against", help="another chunk TSV of the same bytes: how many boundaries they share")
     args = parser.parse_args()
 
     seq, starts = read_chunks(args.tsv)
@@ -75,10 +80,20 @@ def main() -> None:
     print("| --- | ---: | ---: |")
     for k, p in pair_rate.items():
         print(f"| {k} | {pairs[k]:,} | {p:.2f} |")
+    figures = {"bytes": len(seq), "chunks": len(starts), "boundary_rate": rate, "entropy_bits": binary_entropy(rate),
+               "conditional": rows, "pair_rate": pair_rate}
+    if args.against:
+        other_seq, other = read_chunks(args.against)
+        if other_seq != seq:
+            sys.exit(f"{args.against}: not the same bytes as {args.tsv}")
+        q = len(other) / len(seq)
+        figures["jaccard"] = len(starts & other) / len(starts | other)
+        figures["jaccard_by_chance"] = rate * q / (rate + q - rate * q)  # independent boundaries at these rates
+        print(f"\nboundaries shared with {args.against}: Jaccard {figures['jaccard']:.3f} "
+              f"(independent routers at these rates: {figures['jaccard_by_chance']:.3f})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"bytes": len(seq), "chunks": len(starts), "boundary_rate": rate,
-                       "entropy_bits": binary_entropy(rate), "conditional": rows, "pair_rate": pair_rate}, f, indent=2)
+            json.dump(figures, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""One table from several `hnet compare --json` outputs (arms or seeds run as separate processes).
+
+A comparison run as one process per arm and seed (to share one GPU, or two CPU
+cores) prints one JSON per process; this merges them, checks that every arm
+read the same rows (data signature per seed) and saw the same bytes, and
+records the result as one configuration in bench/results/dna-compare.json
+beside the others, so every configuration tried stays on record.
+
+    python bench/compare_merge.py --config cpu-tiny-paper-600 --machine "2-core AMD EPYC VM" \\
+        --note "..." runs/s0.json runs/s1.json runs/s2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def merge(reports: list[dict]) -> dict:
+    """Per arm: its seeds' rows, the mean and spread of held-out bits, FLOPs against the hnet arm."""
+    rows = [arm for report in reports for arm in report["arms"]]
+    by_seed: dict[int, set[str]] = {}
+    for arm in rows:
+        by_seed.setdefault(arm["seed"], set()).add(arm["data_signature"])
+    mixed = {seed: sigs for seed, sigs in by_seed.items() if len(sigs) > 1}
+    if mixed:
+        raise SystemExit(f"arms of one seed read different rows: {mixed}")
+    if len({arm["bytes_seen"] for arm in rows}) > 1:
+        raise SystemExit("arms saw different numbers of bytes: not a comparison")
+    reference = next((a["flops_per_byte"] for a in rows if a["name"] == "hnet"), rows[0]["flops_per_byte"])
+    arms = {}
+    for arm in rows:
+        entry = arms.setdefault(arm["name"], {
+            "parameters": arm["parameters"], "flops_per_byte": arm["flops_per_byte"],
+            "flops_ratio": arm["flops_per_byte"] / reference, "bytes_seen": arm["bytes_seen"],
+            "seeds": [], "held_out_bits_per_base": [], "val_bits_per_base": [], "train_seconds": [],
+            "held_out_compression": [], "curves": {}})
+        entry["seeds"].append(arm["seed"])
+        entry["held_out_bits_per_base"].append(arm["held_out_bits_per_unit"])
+        entry["val_bits_per_base"].append(arm["val_bits_per_unit"])
+        entry["train_seconds"].append(round(arm["train_seconds"], 1))
+        entry["held_out_compression"].append(arm["held_out_compression"])
+        entry["curves"][f"seed{arm['seed']}"] = [[p["step"], p["bytes"], round(p["seconds"], 1), p["bits_per_unit"]]
+                                                 for p in arm["curve"]]
+    for entry in arms.values():
+        scores = [s for s in entry["held_out_bits_per_base"] if s is not None]
+        entry["held_out_mean"] = statistics.fmean(scores) if scores else None
+        entry["held_out_spread"] = max(scores) - min(scores) if len(scores) > 1 else None
+    yardstick = next((r["yardstick"] for r in reports if r.get("yardstick")), None)
+    return {"arms": arms, "yardstick": yardstick and {k: yardstick[k] for k in ("model", "bits_per_unit", "fit_bytes")
+                                                      if k in yardstick},
+            "held_out": reports[0].get("held_out"), "paths": reports[0].get("paths")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("reports", nargs="+", type=Path, help="hnet compare --json outputs")
+    parser.add_argument("--config", required=True, help="this configuration's key in --results")
+    parser.add_argument("--machine", required=True)
+    parser.add_argument("--note", default="")
+    parser.add_argument("--command", default="", help="the hnet compare command each process ran")
+    parser.add_argument("--date", default=datetime.date.today().isoformat())
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "dna-compare.json")
+    args = parser.parse_args()
+
+    merged = merge([json.loads(p.read_text()) for p in args.reports])
+    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    results.setdefault("about", "hnet compare on real bacterial genomes, one entry per configuration tried; "
+                                "see bench/RESULTS.md")
+    results.setdefault("configurations", {})[args.config] = {
+        "date": args.date, "machine": args.machine, "note": args.note, "command": args.command} | merged
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
+
+    print("| arm | parameters | FLOPs vs hnet | held-out bits/base by seed | mean | spread | train s |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
+    for name, a in sorted(merged["arms"].items(), key=lambda kv: kv[1]["held_out_mean"] or 99):
+        seeds = " / ".join(f"{s:.4f}" for s in a["held_out_bits_per_base"])
+        spread = "-" if a["held_out_spread"] is None else f"{a['held_out_spread']:.4f}"
+        print(f"| {name} | {a['parameters']:,} | {a['flops_ratio']:.3f} | {seeds} | {a['held_out_mean']:.4f} | "
+              f"{spread} | {statistics.fmean(a['train_seconds']):.0f} |")
+    if merged["yardstick"]:
+        print(f"| yardstick ({merged['yardstick']['model']}) | | | | {merged['yardstick']['bits_per_unit']:.4f} | | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hnet_cli.compare.arms import (
-    DEFAULT_ARMS, MATCH_TOLERANCE, Arm, build_arms, data_signature, dir_name, parse_arm_names, reference_flops,
+    DEFAULT_ARMS, FAILED, MATCH_TOLERANCE, Arm, build_arms, data_signature, dir_name, parse_arm_names,
+    reference_flops,
 )
 from hnet_cli.compare.records import CurvePoint, read_run
 from hnet_cli.compare.runner import train_arm
@@ -148,10 +149,6 @@ class CompareReport:
         data["scored_on"] = self.scored_on
         data["summaries"] = [asdict(s) for s in self.summaries()]
         return _finite(data)
-
-
-# How an arm can fail without stopping the others (each is reported, and the command fails at the end).
-FAILED = ("diverged", "out of memory")
 
 
 def compare(job: CompareJob, reporter=None) -> CompareReport:

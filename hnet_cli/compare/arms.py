@@ -37,6 +37,9 @@ SCHEDULE_FIELDS = ("warmup", "schedule", "decay_fraction", "min_lr_ratio")
 RECORD_FIELDS = ("eval_every", "log_every")
 SHARED_FIELDS = DATA_FIELDS + LENGTH_FIELDS + SCHEDULE_FIELDS + RECORD_FIELDS
 
+# How an arm can fail without stopping the others (each is reported, and the command fails at the end).
+FAILED = ("diverged", "out of memory")
+
 
 @dataclass
 class Arm:

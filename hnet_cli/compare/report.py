@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hnet_cli.compare.arms import FAILED
+
 if TYPE_CHECKING:
     from hnet_cli.compare.api import CompareReport
 
@@ -24,8 +26,6 @@ def table(report: "CompareReport"):
     """One row per arm (and seed): parameters, FLOPs/byte, bytes, time, scores, compression."""
     from rich.table import Table
 
-    from hnet_cli.compare.api import FAILED
-
     several = len(report.seeds) > 1
     unit = report.unit
     title = (f"{report.domain}, recipe {report.recipe}: "
@@ -35,9 +35,10 @@ def table(report: "CompareReport"):
         "parameters", "FLOPs/byte", "vs ref", "bytes seen", "train s", f"val bits/{unit}",
         f"held-out bits/{unit}", "held-out bits/byte", "compression"]
     labels = [arm.name + (f" ({arm.status})" if arm.status in FAILED else "") for arm in report.arms]
+    failed_widths = [len(label) for arm, label in zip(report.arms, labels) if arm.status in FAILED]
     for i, name in enumerate(columns):
         if i == 0:  # recipe files can have long names: folded, but a failed arm's label stays whole
-            t.add_column(name, overflow="fold", min_width=max([8] + [len(x) for x in labels if "(" in x]))
+            t.add_column(name, overflow="fold", min_width=max([8] + failed_widths))
         else:
             t.add_column(name, justify="right", no_wrap=True)
     for arm, label in zip(report.arms, labels):

@@ -57,6 +57,16 @@ def merge(reports: list[dict]) -> dict:
             "held_out": reports[0].get("held_out"), "paths": reports[0].get("paths")}
 
 
+def record_configuration(results_path: Path, config: str, entry: dict) -> None:
+    """Keep `entry` under `config` in the results file, beside the configurations recorded before."""
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results.setdefault("about", "hnet compare on real bacterial genomes, one entry per configuration tried; "
+                                "see bench/RESULTS.md")
+    results.setdefault("configurations", {})[config] = entry
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reports", nargs="+", type=Path, help="hnet compare --json outputs")
@@ -69,12 +79,8 @@ def main() -> None:
     args = parser.parse_args()
 
     merged = merge([json.loads(p.read_text()) for p in args.reports])
-    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
-    results.setdefault("about", "hnet compare on real bacterial genomes, one entry per configuration tried; "
-                                "see bench/RESULTS.md")
-    results.setdefault("configurations", {})[args.config] = {
-        "date": args.date, "machine": args.machine, "note": args.note, "command": args.command} | merged
-    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    record_configuration(args.results, args.config, {"date": args.date, "machine": args.machine, "note": args.note,
+                                                     "command": args.command} | merged)
 
     print("| arm | parameters | FLOPs vs hnet | held-out bits/base by seed | mean | spread | train s |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -94,6 +93,8 @@ def main() -> None:
     parser.add_argument("--note", default="", help="free text kept with the configuration")
     args = parser.parse_args()
 
+    from compare_merge import record_configuration  # bench/, beside this script
+
     from hnet_cli.compare import CompareJob, compare
     from hnet_cli.compare.report import summary_lines
     from hnet_cli.data.domain import option_pairs
@@ -134,13 +135,7 @@ def main() -> None:
         "curves": {f"{a.name}/seed{a.seed}": [[p.step, p.bytes, p.seconds, p.bits_per_unit] for p in a.curve]
                    for a in report.arms},
     }
-    results = {}
-    if args.results.is_file():
-        results = json.loads(args.results.read_text())
-    results.setdefault("about", "hnet compare on the ragout-examples genomes; see bench/RESULTS.md")
-    results.setdefault("configurations", {})[args.config] = entry
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    record_configuration(args.results, args.config, entry)
 
     print(f"\n### {args.config}: recipe {args.recipe}, seeds {args.seeds}\n")
     print("| arm | seed | params | FLOPs/byte | bytes seen | train s | val bits/base | held-out bits/base | compression |")

@@ -67,6 +67,28 @@ def record_configuration(results_path: Path, config: str, entry: dict) -> None:
     results_path.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def add_arms(existing: dict, merged: dict) -> dict:
+    """`existing` (a recorded configuration) with `merged`'s arms added: same files, same bytes, new names.
+
+    For arms run later than the rest of a configuration (another recipe arm on the
+    same data and seeds); FLOPs are re-expressed against the recorded hnet arm.
+    """
+    for key in ("held_out", "paths"):
+        if existing.get(key) != merged.get(key):
+            raise SystemExit(f"the new arms read other {key} files than the recorded configuration: not a comparison")
+    clash = set(existing["arms"]) & set(merged["arms"])
+    if clash:
+        raise SystemExit(f"arms already recorded in this configuration: {', '.join(sorted(clash))}")
+    recorded_bytes = {a["bytes_seen"] for a in existing["arms"].values()}
+    if {a["bytes_seen"] for a in merged["arms"].values()} != recorded_bytes:
+        raise SystemExit("the new arms saw a different number of bytes than the recorded ones: not a comparison")
+    reference = existing["arms"].get("hnet", next(iter(existing["arms"].values())))["flops_per_byte"]
+    out = dict(existing, arms=dict(existing["arms"]))
+    for name, arm in merged["arms"].items():
+        out["arms"][name] = dict(arm, flops_ratio=arm["flops_per_byte"] / reference)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reports", nargs="+", type=Path, help="hnet compare --json outputs")
@@ -76,11 +98,24 @@ def main() -> None:
     parser.add_argument("--command", default="", help="the hnet compare command each process ran")
     parser.add_argument("--date", default=datetime.date.today().isoformat())
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "dna-compare.json")
+    parser.add_argument("--add", action="store_true",
+                        help="add these arms to the configuration already recorded under --config "
+                             "(same files and bytes) instead of replacing it; --note is appended to its note")
     args = parser.parse_args()
 
     merged = merge([json.loads(p.read_text()) for p in args.reports])
-    record_configuration(args.results, args.config, {"date": args.date, "machine": args.machine, "note": args.note,
-                                                     "command": args.command} | merged)
+    if args.add:
+        recorded = json.loads(args.results.read_text())["configurations"].get(args.config) \
+            if args.results.is_file() else None
+        if recorded is None:
+            raise SystemExit(f"--add: no configuration {args.config!r} in {args.results}")
+        entry = add_arms(recorded, merged)
+        if args.note:
+            entry["note"] = f"{entry.get('note', '')}; {args.date}: {args.note}".lstrip("; ")
+        merged = entry
+    else:
+        merged = {"date": args.date, "machine": args.machine, "note": args.note, "command": args.command} | merged
+    record_configuration(args.results, args.config, merged)
 
     print("| arm | parameters | FLOPs vs hnet | held-out bits/base by seed | mean | spread | train s |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")

@@ -89,11 +89,36 @@ def add_arms(existing: dict, merged: dict) -> dict:
     return out
 
 
+def title_of(config: str, entry: dict) -> str:
+    """The figure's title: the configuration, its machine's first words and its date."""
+    machine = entry.get("machine", "").split(",")[0]
+    return f"{config}: {machine}, {entry.get('date', '')}"
+
+
+def plot_configuration(entry: dict, out: Path, title: str, arms: list[str] | None = None) -> Path:
+    """Draw a recorded configuration's validation curves with hnet compare's own figure (every seed, one colour per arm)."""
+    from types import SimpleNamespace
+
+    from hnet_cli.compare.plot import plot_curves
+    from hnet_cli.compare.records import CurvePoint
+
+    runs = []
+    for name, arm in entry["arms"].items():
+        if arms and name not in arms:
+            continue
+        for seed, points in sorted(arm["curves"].items()):
+            curve = [CurvePoint(step=st, bytes=b, seconds=sec, bits_per_unit=bits, bpb=bits)
+                     for st, b, sec, bits in points]
+            runs.append(SimpleNamespace(name=name, seed=seed, curve=curve))
+    return plot_curves(runs, out, unit="base", title=title)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("reports", nargs="+", type=Path, help="hnet compare --json outputs")
+    parser.add_argument("reports", nargs="*", type=Path,
+                        help="hnet compare --json outputs (none with --plot: draw the recorded --config)")
     parser.add_argument("--config", required=True, help="this configuration's key in --results")
-    parser.add_argument("--machine", required=True)
+    parser.add_argument("--machine", default="")
     parser.add_argument("--note", default="")
     parser.add_argument("--command", default="", help="the hnet compare command each process ran")
     parser.add_argument("--date", default=datetime.date.today().isoformat())
@@ -101,8 +126,17 @@ def main() -> None:
     parser.add_argument("--add", action="store_true",
                         help="add these arms to the configuration already recorded under --config "
                              "(same files and bytes) instead of replacing it; --note is appended to its note")
+    parser.add_argument("--plot", type=Path, help="also draw the configuration's validation curves into this PNG")
+    parser.add_argument("--plot-arms", help="comma-separated arms to draw (default: all)")
     args = parser.parse_args()
 
+    if not args.reports:
+        if not args.plot:
+            parser.error("give hnet compare --json outputs, or --plot to draw a recorded configuration")
+        recorded = json.loads(args.results.read_text())["configurations"][args.config]
+        plot_configuration(recorded, args.plot, title_of(args.config, recorded),
+                           args.plot_arms.split(",") if args.plot_arms else None)
+        return
     merged = merge([json.loads(p.read_text()) for p in args.reports])
     if args.add:
         recorded = json.loads(args.results.read_text())["configurations"].get(args.config) \
@@ -116,6 +150,9 @@ def main() -> None:
     else:
         merged = {"date": args.date, "machine": args.machine, "note": args.note, "command": args.command} | merged
     record_configuration(args.results, args.config, merged)
+    if args.plot:
+        plot_configuration(merged, args.plot, title_of(args.config, merged),
+                           args.plot_arms.split(",") if args.plot_arms else None)
 
     print("| arm | parameters | FLOPs vs hnet | held-out bits/base by seed | mean | spread | train s |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")

@@ -176,7 +176,8 @@ class _Progress:
 
 
 def test_the_first_bed_line_is_written_before_the_record_ends(models, tmp_path, monkeypatch):
-    """On stdout: the first lines go out after the first batch, not when the record is done."""
+    """On stdout: the first lines go out after the first batch, not when the record is done (row M1 of the
+    reliability audit; its memory bound is measured in bench/RESULTS.md, "hnet chunk on a whole genome")."""
     rng = random.Random(2)
     genome = tmp_path / "g.fa"
     bases = bytes(rng.choice(b"ACGT") for _ in range(6000))

@@ -67,6 +67,15 @@ def record_configuration(results_path: Path, config: str, entry: dict) -> None:
     results_path.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def recorded_configuration(results_path: Path, config: str) -> dict:
+    """The configuration recorded under `config`; a one-line exit when there is none."""
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    entry = results.get("configurations", {}).get(config)
+    if entry is None:
+        raise SystemExit(f"{results_path}: no configuration {config!r} recorded")
+    return entry
+
+
 def add_arms(existing: dict, merged: dict) -> dict:
     """`existing` (a recorded configuration) with `merged`'s arms added: same files, same bytes, new names.
 
@@ -129,21 +138,17 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="also draw the configuration's validation curves into this PNG")
     parser.add_argument("--plot-arms", help="comma-separated arms to draw (default: all)")
     args = parser.parse_args()
+    plot_arms = args.plot_arms.split(",") if args.plot_arms else None
 
     if not args.reports:
         if not args.plot:
             parser.error("give hnet compare --json outputs, or --plot to draw a recorded configuration")
-        recorded = json.loads(args.results.read_text())["configurations"][args.config]
-        plot_configuration(recorded, args.plot, title_of(args.config, recorded),
-                           args.plot_arms.split(",") if args.plot_arms else None)
+        recorded = recorded_configuration(args.results, args.config)
+        plot_configuration(recorded, args.plot, title_of(args.config, recorded), plot_arms)
         return
     merged = merge([json.loads(p.read_text()) for p in args.reports])
     if args.add:
-        recorded = json.loads(args.results.read_text())["configurations"].get(args.config) \
-            if args.results.is_file() else None
-        if recorded is None:
-            raise SystemExit(f"--add: no configuration {args.config!r} in {args.results}")
-        entry = add_arms(recorded, merged)
+        entry = add_arms(recorded_configuration(args.results, args.config), merged)
         if args.note:
             entry["note"] = f"{entry.get('note', '')}; {args.date}: {args.note}".lstrip("; ")
         merged = entry
@@ -151,8 +156,7 @@ def main() -> None:
         merged = {"date": args.date, "machine": args.machine, "note": args.note, "command": args.command} | merged
     record_configuration(args.results, args.config, merged)
     if args.plot:
-        plot_configuration(merged, args.plot, title_of(args.config, merged),
-                           args.plot_arms.split(",") if args.plot_arms else None)
+        plot_configuration(merged, args.plot, title_of(args.config, merged), plot_arms)
 
     print("| arm | parameters | FLOPs vs hnet | held-out bits/base by seed | mean | spread | train s |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
